@@ -1,0 +1,37 @@
+# Two commands for a fresh machine: `make demo` and `make test`. Python 3.11+ is all they need.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# make test runs against real PostgreSQL and Redis; override these to point elsewhere.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/cj
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: demo test test-embedded lint format venv clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(BIN)/.installed
+
+# The embedded default: SQLite, in-process tasks, the offline mock judge (not an LLM).
+demo: venv
+	env -u DATABASE_URL -u CELERY_BROKER_URL -u REDIS_URL -u CELERY_RESULT_BACKEND -u LLM_DEFAULT_PROVIDER \
+		LOG_LEVEL=WARNING sh -c '$(BIN)/python manage.py migrate --verbosity 0 && $(BIN)/python manage.py cj_demo'
+
+test: venv
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CELERY_BROKER_URL= CELERY_RESULT_BACKEND= \
+		$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

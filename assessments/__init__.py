@@ -1,0 +1,1 @@
+"""The CJ domain: assignments, anchors, batches, essays, comparisons, and the flow that judges them."""

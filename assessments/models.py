@@ -1,0 +1,252 @@
+"""The CJ domain's tables: assignments and their anchors, batches, essays and comparisons.
+
+Models are thin: fields, database constraints and small properties. Writes go through
+`assessments.services`; JSON metadata is merged through `assessments.metadata`.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from assessments.engine.scales import BUILTIN_SCALES, CUSTOM_SCALE, GradeScale, get_scale
+
+
+class ContextOrigin(models.TextChoices):
+    RESEARCH = "research", "Research (prompt and rubric may be overridden)"
+    CANONICAL = "canonical", "Canonical (rubric overrides are refused)"
+
+
+GRADE_SCALE_CHOICES = [(name, name) for name in BUILTIN_SCALES] + [(CUSTOM_SCALE, "custom (own ordered list)")]
+
+
+class Assignment(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assignments")
+    title = models.CharField(max_length=200)
+    student_prompt = models.TextField(help_text="The task as the students saw it.")
+    instructions = models.TextField(blank=True, help_text="Rubric and instructions for the judge.")
+    grade_scale = models.CharField(max_length=40, choices=GRADE_SCALE_CHOICES, default="swedish_a_f")
+    custom_grades = models.JSONField(default=list, blank=True, help_text="Ordered labels, lowest first (custom scale only).")
+    context_origin = models.CharField(max_length=16, choices=ContextOrigin.choices, default=ContextOrigin.RESEARCH)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(name="assignment_context_origin_valid", condition=Q(context_origin__in=ContextOrigin.values)),
+            models.CheckConstraint(
+                name="assignment_grade_scale_valid",
+                condition=Q(grade_scale__in=[name for name, _ in GRADE_SCALE_CHOICES]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def scale(self) -> GradeScale:
+        return get_scale(self.grade_scale, self.custom_grades)
+
+
+class AnchorEssay(models.Model):
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="anchors")
+    label = models.CharField(max_length=100)
+    grade = models.CharField(max_length=20)
+    text = models.TextField()
+    text_sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["assignment_id", "label"]
+        constraints = [models.UniqueConstraint(fields=["assignment", "label"], name="anchor_label_unique_per_assignment")]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.grade})"
+
+
+class BatchState(models.TextChoices):
+    CREATED = "created"
+    RUNNING = "running"
+    SCORING = "scoring"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_STATES = (BatchState.COMPLETED, BatchState.FAILED, BatchState.CANCELLED)
+
+
+class EndReason(models.TextChoices):
+    RELIABILITY_REACHED = "reliability_reached"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+    PAIRS_EXHAUSTED = "pairs_exhausted"
+    MAX_ROUNDS = "max_rounds"
+    INSUFFICIENT_ESSAYS = "insufficient_essays"
+    LOW_SUCCESS_RATE = "low_success_rate"
+    COST_LIMIT = "cost_limit"
+    CANCELLED = "cancelled"
+    RECOVERED = "recovered"
+    STALLED = "stalled"
+
+
+class Batch(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="batches")
+    # Null: a guest batch, ranked without grades.
+    assignment = models.ForeignKey(Assignment, on_delete=models.PROTECT, null=True, blank=True, related_name="batches")
+    language = models.CharField(max_length=16, default="en")
+    course_code = models.CharField(max_length=64, blank=True)
+    state = models.CharField(max_length=16, choices=BatchState.choices, default=BatchState.CREATED)
+    end_reason = models.CharField(max_length=32, choices=EndReason.choices, blank=True)
+    end_message = models.TextField(blank=True)
+    current_round = models.PositiveIntegerField(default=0)
+    comparisons_planned = models.PositiveIntegerField(default=0)
+    comparisons_succeeded = models.PositiveIntegerField(default=0)
+    comparisons_failed = models.PositiveIntegerField(default=0)
+    processing_metadata = models.JSONField(default=dict, blank=True)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "batches"
+        indexes = [models.Index(fields=["state", "updated_at"])]
+        constraints = [
+            models.CheckConstraint(name="batch_state_valid", condition=Q(state__in=BatchState.values)),
+            models.CheckConstraint(name="batch_end_reason_valid", condition=Q(end_reason__in=[*EndReason.values, ""])),
+            # A finished batch says why; a live one has no end reason yet.
+            models.CheckConstraint(
+                name="batch_end_reason_iff_terminal",
+                condition=(Q(state__in=TERMINAL_STATES) & ~Q(end_reason=""))
+                | (~Q(state__in=TERMINAL_STATES) & Q(end_reason="")),
+            ),
+            models.CheckConstraint(
+                name="batch_resolved_within_planned",
+                condition=Q(comparisons_succeeded__lte=F("comparisons_planned") - F("comparisons_failed")),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Batch {self.pk} ({self.state})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+
+class EssayRole(models.TextChoices):
+    STUDENT = "student"
+    ANCHOR = "anchor"
+
+
+class Essay(models.Model):
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="essays")
+    external_id = models.CharField(max_length=200)
+    role = models.CharField(max_length=16, choices=EssayRole.choices, default=EssayRole.STUDENT)
+    text = models.TextField()
+    text_sha256 = models.CharField(max_length=64)
+    anchor_grade = models.CharField(max_length=20, null=True, blank=True)
+    theta = models.FloatField(null=True, blank=True)
+    se = models.FloatField(null=True, blank=True)
+    comparison_count = models.PositiveIntegerField(default=0)
+    wins = models.FloatField(default=0)
+    infit = models.FloatField(null=True, blank=True)
+    outfit = models.FloatField(null=True, blank=True)
+    rank = models.PositiveIntegerField(null=True, blank=True)
+    projected_grade = models.CharField(max_length=20, blank=True)
+    grade_probabilities = models.JSONField(default=dict, blank=True)
+    processing_metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["batch_id", "rank", "id"]
+        constraints = [
+            # The same essay in two batches is two rows; ids are unique only within a batch.
+            models.UniqueConstraint(fields=["batch", "external_id"], name="essay_external_id_unique_per_batch"),
+            models.CheckConstraint(name="essay_role_valid", condition=Q(role__in=EssayRole.values)),
+            models.CheckConstraint(
+                name="essay_anchor_grade_iff_anchor",
+                condition=(Q(role=EssayRole.ANCHOR) & Q(anchor_grade__isnull=False))
+                | (Q(role=EssayRole.STUDENT) & Q(anchor_grade__isnull=True)),
+            ),
+            models.CheckConstraint(name="essay_se_positive", condition=Q(se__isnull=True) | Q(se__gt=0)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role} {self.external_id}"
+
+
+class ComparisonStatus(models.TextChoices):
+    PENDING = "pending"
+    SENT = "sent"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+OPEN_COMPARISON_STATES = (ComparisonStatus.PENDING, ComparisonStatus.SENT)
+
+
+class Winner(models.TextChoices):
+    A = "a", "Essay A (shown first)"
+    B = "b", "Essay B (shown second)"
+
+
+class Comparison(models.Model):
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="comparisons")
+    round_no = models.PositiveIntegerField()
+    # essay_a is shown first ("Essay A"), essay_b second.
+    essay_a = models.ForeignKey(Essay, on_delete=models.CASCADE, related_name="+")
+    essay_b = models.ForeignKey(Essay, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=16, choices=ComparisonStatus.choices, default=ComparisonStatus.PENDING)
+    winner = models.CharField(max_length=1, choices=Winner.choices, null=True, blank=True)
+    confidence = models.PositiveSmallIntegerField(null=True, blank=True)
+    justification = models.TextField(blank=True)
+    raw_response = models.JSONField(null=True, blank=True)
+    provider = models.CharField(max_length=32, blank=True)
+    model = models.CharField(max_length=128, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cache_read_tokens = models.PositiveIntegerField(default=0)
+    cache_write_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    prompt_sha256 = models.CharField(max_length=64, blank=True)
+    attempt = models.PositiveIntegerField(default=0)
+    error_category = models.CharField(max_length=32, blank=True)
+    error_detail = models.TextField(blank=True)
+    request_metadata = models.JSONField(default=dict, blank=True)
+    llm_request = models.ForeignKey("llmgateway.LLMRequest", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["batch_id", "round_no", "id"]
+        indexes = [models.Index(fields=["batch", "round_no", "status"])]
+        constraints = [
+            models.CheckConstraint(name="comparison_status_valid", condition=Q(status__in=ComparisonStatus.values)),
+            models.CheckConstraint(name="comparison_distinct_essays", condition=~Q(essay_a=F("essay_b"))),
+            models.CheckConstraint(name="comparison_round_positive", condition=Q(round_no__gte=1)),
+            # A judged comparison has a winner; nothing else has one (no silent default).
+            models.CheckConstraint(
+                name="comparison_winner_iff_succeeded",
+                condition=(Q(status=ComparisonStatus.SUCCEEDED) & Q(winner__in=Winner.values))
+                | (~Q(status=ComparisonStatus.SUCCEEDED) & Q(winner__isnull=True)),
+            ),
+            models.CheckConstraint(
+                name="comparison_confidence_1_to_5",
+                condition=Q(confidence__isnull=True) | Q(confidence__gte=1, confidence__lte=5),
+            ),
+            models.CheckConstraint(
+                name="comparison_failure_has_category",
+                condition=~Q(status=ComparisonStatus.FAILED) | ~Q(error_category=""),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Comparison {self.pk} r{self.round_no} ({self.status})"

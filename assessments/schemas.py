@@ -1,0 +1,134 @@
+"""Contracts of the CJ domain (pydantic 2, extra fields forbidden, errors that name the field).
+
+- `CJAssessmentRequestData`: what a batch was asked for; stored as `original_request` in the
+  batch's `processing_metadata` and rehydrated on every continuation, retry and restart.
+- `ComparisonBudget`, `CJAnchorMetadata`, `CJLLMComparisonMetadata`: typed metadata blobs.
+- `LLMConfigOverrides` is the gateway's contract, re-exported here.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from llmgateway.schemas import BatchingMode, Contract, LLMConfigOverrides
+
+__all__ = [
+    "AnchorInput",
+    "BatchOptions",
+    "CJAnchorMetadata",
+    "CJAssessmentRequestData",
+    "CJLLMComparisonMetadata",
+    "ComparisonBudget",
+    "EssayInput",
+    "LLMConfigOverrides",
+]
+
+_ID_PATTERN = re.compile(r"^[^\x00-\x1f\x7f]+$")
+ESSAY_TEXT_MAX_CHARS = 100_000
+ANCHOR_ID_PREFIX = "anchor:"
+
+
+class EssayInput(Contract):
+    id: str = Field(min_length=1, max_length=200)
+    text: str = Field(min_length=1, max_length=ESSAY_TEXT_MAX_CHARS)
+
+    @field_validator("id")
+    @classmethod
+    def _printable_id(cls, value: str) -> str:
+        if value != value.strip() or not _ID_PATTERN.match(value):
+            raise ValueError("must be printable text without leading or trailing spaces")
+        return value
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
+class AnchorInput(Contract):
+    label: str = Field(min_length=1, max_length=100)
+    grade: str = Field(min_length=1, max_length=20)
+    text: str = Field(min_length=1, max_length=ESSAY_TEXT_MAX_CHARS)
+
+
+class BatchOptions(Contract):
+    comparisons_per_essay: int | None = Field(default=None, ge=1, le=200)
+    max_rounds: int | None = Field(default=None, ge=1, le=100)
+    seed: int = Field(default=0, ge=0)
+    batching_mode: BatchingMode = "per_request"
+
+
+class CJAssessmentRequestData(Contract):
+    essays: list[EssayInput] = Field(min_length=1)
+    assignment_id: int | None = Field(default=None, ge=1)
+    # Inline anchors (instead of an assignment): they need a grade scale.
+    anchors: list[AnchorInput] = Field(default_factory=list)
+    grade_scale: str | None = None
+    custom_grades: list[str] | None = None
+    student_prompt: str = ""
+    instructions: str = ""
+    language: str = Field(default="en", min_length=2, max_length=16)
+    course_code: str = Field(default="", max_length=64)
+    user_id: int | None = None
+    max_comparisons_override: int | None = Field(default=None, gt=0)
+    llm_config_overrides: LLMConfigOverrides | None = None
+    options: BatchOptions = BatchOptions()
+
+    @field_validator("essays")
+    @classmethod
+    def _unique_essay_ids(cls, essays: list[EssayInput]) -> list[EssayInput]:
+        seen: set[str] = set()
+        duplicates = sorted({e.id for e in essays if e.id in seen or seen.add(e.id)})
+        if duplicates:
+            raise ValueError(f"essay ids must be unique within a batch; repeated: {', '.join(duplicates)}")
+        reserved = sorted(e.id for e in essays if e.id.startswith(ANCHOR_ID_PREFIX))
+        if reserved:
+            raise ValueError(f"essay ids may not start with {ANCHOR_ID_PREFIX!r} (kept for anchors): {', '.join(reserved)}")
+        return essays
+
+    @field_validator("anchors")
+    @classmethod
+    def _unique_anchor_labels(cls, anchors: list[AnchorInput]) -> list[AnchorInput]:
+        labels = [a.label for a in anchors]
+        if len(set(labels)) != len(labels):
+            raise ValueError("anchor labels must be unique")
+        return anchors
+
+    @model_validator(mode="after")
+    def _anchors_xor_assignment(self) -> CJAssessmentRequestData:
+        if self.assignment_id is not None and (self.anchors or self.grade_scale):
+            raise ValueError("give either assignment_id or inline anchors with a grade_scale, not both")
+        if self.anchors and not self.grade_scale:
+            raise ValueError("inline anchors need a grade_scale")
+        return self
+
+
+class ComparisonBudget(Contract):
+    max_pairs_requested: int = Field(gt=0)
+    source: Literal["default", "runner_override"] = "default"
+
+
+class CJAnchorMetadata(Contract):
+    anchor_id: int | None = None  # the AnchorEssay row it was copied from, when there is one
+    label: str
+    grade: str
+    grade_index: int = Field(ge=0)
+    scale: str
+    text_sha256: str = Field(min_length=64, max_length=64)
+
+
+class CJLLMComparisonMetadata(Contract):
+    """What every comparison request carries and every result echoes (opaque ids only)."""
+
+    essay_a_id: int
+    essay_b_id: int
+    batch_id: int
+    comparison_id: int
+    comparison_iteration: int = Field(ge=1)
+    cj_llm_batching_mode: BatchingMode = "per_request"
+    prompt_sha256: str | None = None

@@ -1,0 +1,556 @@
+"""Writes of the CJ domain: assignments, anchors, batches, rounds, results, sweeping.
+
+Every state change goes through a function here. Tasks are enqueued with
+`transaction.on_commit`; work is claimed with conditional UPDATEs so that two workers (or a
+redelivered task) never both act on one comparison or one round.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from celery import chord
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+from pydantic import ValidationError
+
+from assessments import workflow
+from assessments.engine import pairing
+from assessments.engine.scales import UnknownGradeError, get_scale
+from assessments.engine.scoring import fit_bt
+from assessments.metadata import metadata_append, metadata_merge
+from assessments.models import (
+    OPEN_COMPARISON_STATES,
+    AnchorEssay,
+    Assignment,
+    Batch,
+    BatchState,
+    Comparison,
+    ComparisonStatus,
+    ContextOrigin,
+    EndReason,
+    Essay,
+    EssayRole,
+)
+from assessments.schemas import (
+    ANCHOR_ID_PREFIX,
+    CJAnchorMetadata,
+    CJAssessmentRequestData,
+    CJLLMComparisonMetadata,
+    ComparisonBudget,
+)
+from cjproject.errors import InvalidInput, invalid_from_pydantic
+from llmgateway.schemas import ComparisonResult, PromptParts
+from llmgateway.services import comparison_request_create, provider_resolve
+
+logger = logging.getLogger(__name__)
+
+RESULT_CALLBACK_TASK = "assessments.comparison_result_received"
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# --- Assignments and anchors -------------------------------------------------------------------
+
+
+def assignment_create(
+    *,
+    owner: AbstractBaseUser,
+    title: str,
+    student_prompt: str,
+    instructions: str = "",
+    grade_scale: str = "swedish_a_f",
+    custom_grades: Sequence[str] | None = None,
+    context_origin: str = ContextOrigin.RESEARCH,
+) -> Assignment:
+    errors: dict[str, list[str]] = {}
+    if not title.strip():
+        errors["title"] = ["must not be blank"]
+    if not student_prompt.strip():
+        errors["student_prompt"] = ["must not be blank"]
+    if context_origin not in ContextOrigin.values:
+        errors["context_origin"] = [f"{context_origin!r} is not allowed; choose one of: {', '.join(ContextOrigin.values)}"]
+    try:
+        get_scale(grade_scale, custom_grades)
+    except UnknownGradeError as exc:
+        errors["grade_scale"] = [str(exc)]
+    if errors:
+        raise InvalidInput("invalid assignment", fields=errors)
+    return Assignment.objects.create(
+        owner=owner,
+        title=title.strip(),
+        student_prompt=student_prompt,
+        instructions=instructions,
+        grade_scale=grade_scale,
+        custom_grades=list(custom_grades or []),
+        context_origin=context_origin,
+    )
+
+
+def anchor_register(*, assignment: Assignment, label: str, grade: str, text: str) -> AnchorEssay:
+    """Add an anchor essay of known grade; the grade must belong to the assignment's scale."""
+    errors: dict[str, list[str]] = {}
+    if not label.strip():
+        errors["label"] = ["must not be blank"]
+    if not text.strip():
+        errors["text"] = ["must not be blank"]
+    try:
+        assignment.scale.validate(grade)
+    except UnknownGradeError as exc:
+        errors["grade"] = [str(exc)]
+    if errors:
+        raise InvalidInput("invalid anchor", fields=errors)
+    try:
+        with transaction.atomic():
+            return AnchorEssay.objects.create(
+                assignment=assignment, label=label.strip(), grade=grade, text=text, text_sha256=text_sha256(text)
+            )
+    except IntegrityError:
+        raise InvalidInput("invalid anchor", fields={"label": [f"{label!r} is already an anchor of this assignment"]}) from None
+
+
+# --- Batches -----------------------------------------------------------------------------------
+
+
+def batch_create(*, owner: AbstractBaseUser, request: CJAssessmentRequestData | dict[str, Any]) -> Batch:
+    """Validate a request and store the batch, its essays and the request snapshot, all or nothing.
+
+    1. Validate the request (pydantic) and resolve the judge (provider and model must exist).
+    2. Resolve the anchors: the assignment's, or inline ones (a research assignment is created
+       for them), each grade checked against the scale.
+    3. In one transaction: the Batch, one Essay per student and per anchor, and the metadata
+       (`original_request`, `comparison_budget`, anchors' `CJAnchorMetadata`).
+    """
+    if not isinstance(request, CJAssessmentRequestData):
+        try:
+            request = CJAssessmentRequestData.model_validate(request)
+        except ValidationError as exc:
+            raise invalid_from_pydantic(exc, "batch request") from None
+    provider_resolve(overrides=request.llm_config_overrides)
+    with transaction.atomic():
+        assignment = _assignment_for(owner=owner, request=request)
+        if assignment is not None and request.llm_config_overrides and request.llm_config_overrides.rubric_override:
+            if assignment.context_origin == ContextOrigin.CANONICAL:
+                raise InvalidInput(
+                    "rubric override refused",
+                    fields={"llm_config_overrides.rubric_override": ["a canonical assignment's rubric cannot be overridden"]},
+                )
+        anchors = list(assignment.anchors.all()) if assignment else []
+        n_essays = len(request.essays) + len(anchors)
+        budget = workflow.budget_for(
+            n_essays=n_essays,
+            comparisons_per_essay=request.options.comparisons_per_essay or settings.CJ_COMPARISONS_PER_ESSAY,
+            override=request.max_comparisons_override,
+            ceiling=settings.CJ_MAX_COMPARISONS_CEILING,
+        )
+        snapshot = request.model_copy(update={"user_id": owner.pk, "assignment_id": assignment.pk if assignment else None})
+        batch = Batch.objects.create(
+            owner=owner,
+            assignment=assignment,
+            language=request.language,
+            course_code=request.course_code,
+            processing_metadata={
+                "original_request": snapshot.model_dump(mode="json", exclude={"essays", "anchors"}),
+                "comparison_budget": ComparisonBudget(max_pairs_requested=budget.max_pairs, source=budget.source).model_dump(),
+            },
+        )
+        Essay.objects.bulk_create(
+            [
+                Essay(batch=batch, external_id=e.id, role=EssayRole.STUDENT, text=e.text, text_sha256=text_sha256(e.text))
+                for e in request.essays
+            ]
+            + [
+                Essay(
+                    batch=batch,
+                    external_id=f"{ANCHOR_ID_PREFIX}{a.label}",
+                    role=EssayRole.ANCHOR,
+                    text=a.text,
+                    text_sha256=a.text_sha256,
+                    anchor_grade=a.grade,
+                    processing_metadata={
+                        "anchor": CJAnchorMetadata(
+                            anchor_id=a.pk,
+                            label=a.label,
+                            grade=a.grade,
+                            grade_index=assignment.scale.index(a.grade),
+                            scale=assignment.scale.name,
+                            text_sha256=a.text_sha256,
+                        ).model_dump()
+                    },
+                )
+                for a in anchors
+            ]
+        )
+    logger.info(
+        "Batch created",
+        extra={"batch_id": batch.pk, "students": len(request.essays), "anchors": len(anchors),
+               "max_pairs": budget.max_pairs, "budget_source": budget.source},
+    )
+    return batch
+
+
+def _assignment_for(*, owner: AbstractBaseUser, request: CJAssessmentRequestData) -> Assignment | None:
+    if request.assignment_id is not None:
+        assignment = Assignment.objects.filter(pk=request.assignment_id).first()
+        if assignment is None or (assignment.owner_id != owner.pk and not getattr(owner, "is_staff", False)):
+            raise InvalidInput("unknown assignment", fields={"assignment_id": [f"no assignment {request.assignment_id} of yours"]})
+        return assignment
+    if not request.anchors:
+        return None  # a guest batch: ranked without grades
+    assignment = assignment_create(
+        owner=owner,
+        title=f"Inline assignment ({len(request.anchors)} anchors)",
+        student_prompt=request.student_prompt or "(not given)",
+        instructions=request.instructions,
+        grade_scale=request.grade_scale or "",
+        custom_grades=request.custom_grades,
+    )
+    for index, anchor in enumerate(request.anchors):
+        try:
+            anchor_register(assignment=assignment, label=anchor.label, grade=anchor.grade, text=anchor.text)
+        except InvalidInput as exc:
+            raise InvalidInput(
+                "invalid anchor", fields={f"anchors.{index}.{name}": msgs for name, msgs in exc.fields.items()}
+            ) from None
+    return assignment
+
+
+def batch_request(*, batch: Batch) -> CJAssessmentRequestData:
+    """Rehydrate the stored request: overrides, budget and user survive every round and restart."""
+    stored = dict(batch.processing_metadata["original_request"])
+    essays = list(batch.essays.filter(role=EssayRole.STUDENT).values("external_id", "text"))
+    stored["essays"] = [{"id": e["external_id"], "text": e["text"]} for e in essays]
+    return CJAssessmentRequestData.model_validate(stored)
+
+
+def batch_start(*, batch_id: int) -> bool:
+    """Move a created batch to running and send its first round once the transaction commits.
+
+    Returns False when the batch was not in `created` (already started, or finished).
+    """
+    with transaction.atomic():
+        claimed = Batch.objects.filter(pk=batch_id, state=BatchState.CREATED).update(
+            state=BatchState.RUNNING, started_at=timezone.now(), updated_at=timezone.now()
+        )
+        if not claimed:
+            return False
+        batch = Batch.objects.get(pk=batch_id)
+        n_essays = batch.essays.count()
+        if n_essays < 2:
+            _batch_finish(batch=batch, state=BatchState.FAILED, reason=EndReason.INSUFFICIENT_ESSAYS,
+                          message=f"a batch needs at least 2 essays (students and anchors) to compare; it has {n_essays}")
+            return True
+        metadata_append(instance=batch, key="events", item={"at": timezone.now().isoformat(), "event": "started"})
+        _round_open(batch=batch, round_no=1)
+    return True
+
+
+def _budget_of(batch: Batch) -> int:
+    return int(batch.processing_metadata["comparison_budget"]["max_pairs_requested"])
+
+
+def _max_rounds(request: CJAssessmentRequestData) -> int:
+    return request.options.max_rounds or settings.CJ_MAX_ROUNDS
+
+
+def _round_open(*, batch: Batch, round_no: int) -> int:
+    """Plan a round with the engine, create its Comparison rows, send them on commit.
+
+    Must run inside a transaction that holds the batch (claimed by the caller). Returns the
+    number of comparisons planned (0: nothing left to compare).
+    """
+    request = batch_request(batch=batch)
+    essays = list(batch.essays.order_by("id").values("id", "role", "theta", "se"))
+    index_of = {e["id"]: i for i, e in enumerate(essays)}
+    n = len(essays)
+    used = batch.comparisons_planned
+    size = workflow.round_size(
+        round_no=round_no, n_essays=n, budget=_budget_of(batch), used=used, max_rounds=_max_rounds(request)
+    )
+    if size == 0:
+        return 0
+    is_anchor = np.array([e["role"] == EssayRole.ANCHOR for e in essays])
+    seed = request.options.seed * 1000 + round_no
+    if round_no == 1:
+        k = max(1, min(n - 1, round(2 * size / n)))
+        pairs = pairing.initial_design(n, k=k, is_anchor=is_anchor, seed=seed)[:size]
+    else:
+        judged = np.array(
+            [
+                (index_of[a], index_of[b])
+                for a, b in batch.comparisons.exclude(status=ComparisonStatus.CANCELLED).values_list("essay_a_id", "essay_b_id")
+            ],
+            dtype=np.int64,
+        ).reshape(-1, 2)
+        counts = np.bincount(judged.ravel(), minlength=n)
+        state = pairing.PairingState(
+            theta=np.array([e["theta"] if e["theta"] is not None else 0.0 for e in essays]),
+            se=np.array([e["se"] if e["se"] is not None else 10.0 for e in essays]),
+            comparisons=counts,
+            shown_first=np.bincount(judged[:, 0], minlength=n),
+            shown_second=np.bincount(judged[:, 1], minlength=n),
+            is_anchor=is_anchor,
+            judged_pairs=judged,
+        )
+        pairs = pairing.plan_round(state, n_pairs=size, seed=seed).pairs
+    if len(pairs) == 0:
+        return 0
+    ids = [e["id"] for e in essays]
+    rows = Comparison.objects.bulk_create(
+        [Comparison(batch=batch, round_no=round_no, essay_a_id=ids[a], essay_b_id=ids[b]) for a, b in pairs]
+    )
+    Batch.objects.filter(pk=batch.pk).update(
+        current_round=round_no, comparisons_planned=F("comparisons_planned") + len(rows), updated_at=timezone.now()
+    )
+    comparison_ids = [c.pk for c in rows]
+    transaction.on_commit(lambda: round_dispatch(batch_id=batch.pk, round_no=round_no, comparison_ids=comparison_ids))
+    logger.info("Round planned", extra={"batch_id": batch.pk, "round": round_no, "comparisons": len(rows), "budget_used_before": used})
+    return len(rows)
+
+
+def round_dispatch(*, batch_id: int, round_no: int, comparison_ids: Sequence[int]) -> None:
+    """Create the gateway requests and send the round as a chord (header: calls, body: scoring).
+
+    The header is flat: one gateway task per comparison; the body reads the database, never
+    the chord's result list.
+    """
+    from assessments.tasks import round_completed
+    from llmgateway.tasks import run_comparison
+
+    batch = Batch.objects.select_related("assignment").get(pk=batch_id)
+    request = batch_request(batch=batch)
+    assignment = batch.assignment
+    comparisons = Comparison.objects.filter(pk__in=comparison_ids, status=ComparisonStatus.PENDING).select_related("essay_a", "essay_b")
+    header = []
+    for comparison in comparisons:
+        llm_request = comparison_request_create(
+            parts=PromptParts(
+                student_prompt=assignment.student_prompt if assignment else "",
+                instructions=assignment.instructions if assignment else "",
+                essay_a=comparison.essay_a.text,
+                essay_b=comparison.essay_b.text,
+            ),
+            overrides=request.llm_config_overrides,
+            metadata=CJLLMComparisonMetadata(
+                essay_a_id=comparison.essay_a_id,
+                essay_b_id=comparison.essay_b_id,
+                batch_id=batch_id,
+                comparison_id=comparison.pk,
+                comparison_iteration=round_no,
+                cj_llm_batching_mode=request.options.batching_mode,
+            ).model_dump(mode="json"),
+            callback=RESULT_CALLBACK_TASK,
+        )
+        sent = Comparison.objects.filter(pk=comparison.pk, status=ComparisonStatus.PENDING).update(
+            status=ComparisonStatus.SENT, sent_at=timezone.now(), llm_request=llm_request,
+            attempt=F("attempt") + 1, request_metadata=llm_request.metadata,
+        )
+        if sent:
+            header.append(run_comparison.si(llm_request.pk))
+    body = round_completed.si(batch_id, round_no)
+    logger.info("Round sent", extra={"batch_id": batch_id, "round": round_no, "comparisons": len(header)})
+    if header:
+        chord(header)(body)
+    else:
+        body.delay()
+
+
+def comparison_record(*, result: ComparisonResult | dict[str, Any]) -> bool:
+    """Record a judge's result for its comparison; True if this call recorded it.
+
+    A conditional UPDATE: only a comparison still waiting (pending or sent) accepts a result, so
+    a second delivery of the same result changes nothing. Counters move with F().
+    """
+    if not isinstance(result, ComparisonResult):
+        result = ComparisonResult.model_validate(result)
+    meta = CJLLMComparisonMetadata.model_validate(result.metadata)
+    succeeded = result.status == "succeeded" and result.answer is not None
+    fields: dict[str, Any] = {
+        "status": ComparisonStatus.SUCCEEDED if succeeded else ComparisonStatus.FAILED,
+        "provider": result.provider,
+        "model": result.model,
+        "prompt_sha256": result.prompt_sha256,
+        "input_tokens": result.usage.input_tokens,
+        "output_tokens": result.usage.output_tokens,
+        "cache_read_tokens": result.usage.cache_read_tokens,
+        "cache_write_tokens": result.usage.cache_write_tokens,
+        "cost_usd": Decimal(str(result.cost_usd)),
+        "raw_response": result.raw_response,
+        "completed_at": timezone.now(),
+    }
+    if succeeded:
+        fields.update(winner=result.answer.winner.lower(), confidence=result.answer.confidence,
+                      justification=result.answer.justification)
+    else:
+        fields.update(error_category=result.error_category or "internal", error_detail=result.error_detail)
+    with transaction.atomic():
+        recorded = Comparison.objects.filter(
+            pk=meta.comparison_id, batch_id=meta.batch_id, status__in=OPEN_COMPARISON_STATES
+        ).update(**fields)
+        if recorded:
+            counter = "comparisons_succeeded" if succeeded else "comparisons_failed"
+            Batch.objects.filter(pk=meta.batch_id).update(
+                **{counter: F(counter) + 1}, cost_usd=F("cost_usd") + fields["cost_usd"], updated_at=timezone.now()
+            )
+    if not recorded:
+        logger.info("Duplicate result ignored", extra={"batch_id": meta.batch_id, "comparison_id": meta.comparison_id})
+    return bool(recorded)
+
+
+def round_complete(*, batch_id: int, round_no: int) -> None:
+    """The chord body: score every valid comparison, then open the next round or finalize.
+
+    1. Claim the round: running → scoring, only if the batch is still on `round_no`.
+    2. If comparisons of the round are still open, give the claim back (the sweeper retries).
+    3. Refit Bradley–Terry on all succeeded comparisons and store θ, SE and fit per essay.
+    4. Decide: another round while budget, pairs and the round limit allow; else finalize.
+    """
+    claimed = Batch.objects.filter(pk=batch_id, state=BatchState.RUNNING, current_round=round_no).update(
+        state=BatchState.SCORING, updated_at=timezone.now()
+    )
+    if not claimed:
+        logger.info("Round body skipped: batch not waiting on this round", extra={"batch_id": batch_id, "round": round_no})
+        return
+    batch = Batch.objects.get(pk=batch_id)
+    open_count = batch.comparisons.filter(round_no=round_no, status__in=OPEN_COMPARISON_STATES).count()
+    if open_count:
+        Batch.objects.filter(pk=batch_id, state=BatchState.SCORING).update(state=BatchState.RUNNING, updated_at=timezone.now())
+        logger.warning("Round body ran with comparisons still open", extra={"batch_id": batch_id, "round": round_no, "open": open_count})
+        return
+    with transaction.atomic():
+        batch = Batch.objects.select_for_update().get(pk=batch_id)
+        batch_score(batch=batch)
+        request = batch_request(batch=batch)
+        budget = _budget_of(batch)
+        next_round = round_no + 1
+        decision: dict[str, Any] = {
+            "round": round_no,
+            "comparisons_planned": batch.comparisons_planned,
+            "comparisons_succeeded": batch.comparisons_succeeded,
+            "comparisons_failed": batch.comparisons_failed,
+            "budget": budget,
+            "max_rounds": _max_rounds(request),
+        }
+        reason = None
+        if batch.comparisons_planned >= budget:
+            reason = EndReason.BUDGET_EXHAUSTED
+        elif round_no >= _max_rounds(request):
+            reason = EndReason.MAX_ROUNDS
+        else:
+            Batch.objects.filter(pk=batch_id).update(state=BatchState.RUNNING, updated_at=timezone.now())
+            batch.refresh_from_db()
+            if _round_open(batch=batch, round_no=next_round) == 0:
+                reason = EndReason.PAIRS_EXHAUSTED
+        decision["decision"] = reason or "continue"
+        logger.info("Continuation decision evaluated", extra={"batch_id": batch_id, **decision})
+        metadata_append(instance=batch, key="decisions", item=decision)
+        if reason:
+            _batch_finish(batch=batch, state=BatchState.COMPLETED, reason=reason,
+                          message=f"{batch.comparisons_succeeded} comparisons judged in {round_no} rounds")
+
+
+def batch_score(*, batch: Batch) -> None:
+    """Fit Bradley–Terry on the batch's succeeded comparisons and store each essay's estimates."""
+    essays = list(batch.essays.order_by("id"))
+    index_of = {e.pk: i for i, e in enumerate(essays)}
+    rows = list(
+        batch.comparisons.filter(status=ComparisonStatus.SUCCEEDED).values_list("essay_a_id", "essay_b_id", "winner")
+    )
+    if not rows:
+        return
+    first = np.array([index_of[a] for a, _, _ in rows])
+    second = np.array([index_of[b] for _, b, _ in rows])
+    outcome = np.array([1.0 if w == "a" else 0.0 for _, _, w in rows])
+    fit = fit_bt(first, second, outcome, n_items=len(essays), allow_disconnected=True)
+    order = np.argsort(-fit.theta, kind="stable")
+    ranks = np.empty(len(essays), dtype=int)
+    ranks[order] = np.arange(1, len(essays) + 1)
+    for i, essay in enumerate(essays):
+        essay.theta = float(fit.theta[i])
+        essay.se = float(fit.se[i])
+        essay.infit = float(fit.infit[i])
+        essay.outfit = float(fit.outfit[i])
+        essay.comparison_count = int(fit.comparisons[i])
+        essay.wins = float(fit.wins[i])
+        essay.rank = int(ranks[i])
+    Essay.objects.bulk_update(essays, ["theta", "se", "infit", "outfit", "comparison_count", "wins", "rank", "updated_at"])
+    metadata_merge(
+        instance=batch,
+        values={
+            "scoring": {
+                "ssr": fit.ssr,
+                "separation": fit.separation,
+                "p_first_wins": fit.p_first_wins,
+                "n_comparisons": fit.n_comparisons,
+                "n_components": fit.n_components,
+                "converged": fit.converged,
+                "iterations": fit.iterations,
+                "log_likelihood": fit.log_likelihood,
+            }
+        },
+    )
+
+
+def _batch_finish(*, batch: Batch, state: str, reason: str, message: str) -> None:
+    Batch.objects.filter(pk=batch.pk).exclude(state__in=[BatchState.COMPLETED, BatchState.FAILED, BatchState.CANCELLED]).update(
+        state=state, end_reason=reason, end_message=message, finished_at=timezone.now(), updated_at=timezone.now()
+    )
+    metadata_append(instance=batch, key="events", item={"at": timezone.now().isoformat(), "event": state, "end_reason": reason})
+    logger.info("Batch finished", extra={"batch_id": batch.pk, "state": state, "end_reason": reason})
+
+
+# --- Recovery ----------------------------------------------------------------------------------
+
+
+def batch_sweep(*, now: Any = None) -> dict[str, list[int]]:
+    """Drive on batches whose round body never ran, and fail batches that stopped progressing.
+
+    1. A running batch whose current round has no open comparison, untouched for the grace
+       period: its round body is run again (it claims the round, so a late real body is harmless).
+    2. A batch left in `scoring` longer than a task may run (its worker died): back to running,
+       and its body is run again.
+    3. A running or scoring batch with no progress for `CJ_STALL_TIMEOUT_SECONDS`: failed, with
+       end reason `stalled` and a message; its open comparisons are cancelled.
+    """
+    from assessments.tasks import round_completed
+
+    now = now or timezone.now()
+    report: dict[str, list[int]] = {"driven": [], "failed": []}
+    stalled_before = now - timedelta(seconds=settings.CJ_STALL_TIMEOUT_SECONDS)
+    for batch in Batch.objects.filter(state__in=[BatchState.RUNNING, BatchState.SCORING], updated_at__lt=stalled_before):
+        with transaction.atomic():
+            failed = Batch.objects.filter(pk=batch.pk, state__in=[BatchState.RUNNING, BatchState.SCORING], updated_at__lt=stalled_before).update(
+                state=BatchState.FAILED, end_reason=EndReason.STALLED, finished_at=now, updated_at=now,
+                end_message=f"no progress for {settings.CJ_STALL_TIMEOUT_SECONDS} s; failed by the sweeper",
+            )
+            if failed:
+                batch.comparisons.filter(status__in=OPEN_COMPARISON_STATES).update(status=ComparisonStatus.CANCELLED)
+                metadata_append(instance=batch, key="events", item={"at": now.isoformat(), "event": "failed", "end_reason": "stalled"})
+                report["failed"].append(batch.pk)
+    Batch.objects.filter(
+        state=BatchState.SCORING, updated_at__lt=now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    ).update(state=BatchState.RUNNING, updated_at=now)
+    idle_before = now - timedelta(seconds=settings.CJ_SWEEP_GRACE_SECONDS)
+    waiting = (
+        Batch.objects.filter(state=BatchState.RUNNING, updated_at__lt=idle_before, current_round__gte=1)
+        .annotate(open=Count("comparisons", filter=Q(comparisons__round_no=F("current_round"), comparisons__status__in=OPEN_COMPARISON_STATES)))
+        .filter(open=0)
+        .values_list("pk", "current_round")
+    )
+    for batch_id, round_no in waiting:
+        logger.warning("Sweeper drives a round whose body never ran", extra={"batch_id": batch_id, "round": round_no})
+        transaction.on_commit(lambda b=batch_id, r=round_no: round_completed.delay(b, r))
+        report["driven"].append(batch_id)
+    return report
+

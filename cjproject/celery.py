@@ -1,0 +1,43 @@
+"""The Celery app: queues, explicit routes and the beat schedule.
+
+Queues:
+- `cj`: orchestration (plan a round, score it, finalize, sweep);
+- `llm`: provider calls (run a worker with --prefetch-multiplier=1: a call is slow and must not
+  wait behind another in a prefetch buffer);
+- `llm_batch`: provider batch-API polling (declared now so workers and Flower know it; its
+  poller arrives with the provider batch APIs).
+
+Serialization, acknowledgement, time limits and the broker settings are in cjproject/settings.py
+(the `CELERY_` block); without a broker, tasks run in process (the embedded default).
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cjproject.settings")
+
+QUEUE_CJ = "cj"
+QUEUE_LLM = "llm"
+QUEUE_LLM_BATCH = "llm_batch"
+
+app = Celery("cjproject")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = (Queue(QUEUE_CJ), Queue(QUEUE_LLM), Queue(QUEUE_LLM_BATCH))
+app.conf.task_default_queue = QUEUE_CJ
+app.conf.task_create_missing_queues = False
+app.conf.task_routes = {
+    "assessments.*": {"queue": QUEUE_CJ},
+    "llmgateway.run_comparison": {"queue": QUEUE_LLM},
+}
+app.conf.beat_schedule = {
+    "sweep-stalled-batches": {
+        "task": "assessments.sweep_batches",
+        "schedule": 60.0,
+        "options": {"queue": QUEUE_CJ, "expires": 55},
+    },
+}
+app.autodiscover_tasks(["assessments", "llmgateway"])

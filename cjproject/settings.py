@@ -1,0 +1,235 @@
+"""All settings of the CJ service, read from the environment (django-environ).
+
+With no environment at all the project runs on the *embedded default*: a SQLite file, Celery
+tasks executed in process, and the offline mock judge. Every variable read here is documented in
+`.env.example` and the README; `tests/test_settings_docs.py` keeps the three in step.
+Invalid values stop start-up with an `ImproperlyConfigured` error naming the variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# A local .env file is a convenience for developers; real deployments set the environment.
+if (BASE_DIR / ".env").is_file():
+    env.read_env(str(BASE_DIR / ".env"))
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = env.str(name, default="")
+    if raw == "":
+        return default
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean; use one of 1/0, true/false, yes/no, on/off.")
+
+
+def _number(name: str, default: float, *, cast: type = int, minimum: float | None = None) -> float:
+    raw = env.str(name, default="")
+    if raw == "":
+        return default
+    try:
+        value = cast(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a valid {cast.__name__}.") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be at least {minimum}.")
+    return value
+
+
+def _choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = env.str(name, default=default)
+    if value not in allowed:
+        raise ImproperlyConfigured(f"{name}={value!r} is not allowed; choose one of: {', '.join(allowed)}.")
+    return value
+
+
+def _url(name: str, default: str, schemes: tuple[str, ...]) -> str:
+    value = env.str(name, default="") or default  # set-but-empty counts as unset
+    if value and urlparse(value).scheme not in schemes:
+        raise ImproperlyConfigured(f"{name}={_redact(value)!r} must start with one of: {', '.join(s + '://' for s in schemes)}.")
+    return value
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a URL so that an error message never shows it."""
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(f":{parsed.password}@", ":***@")
+    return url
+
+
+# --- Django core -------------------------------------------------------------------------------
+
+DEBUG = _bool("DJANGO_DEBUG", True)
+_DEV_SECRET_KEY = "insecure-development-key-do-not-use-in-production"
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_DEV_SECRET_KEY)
+if not DEBUG and SECRET_KEY == _DEV_SECRET_KEY:
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "llmgateway",
+    "assessments",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "cjproject.urls"
+WSGI_APPLICATION = "cjproject.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ----------------------------------------------------------------------------------
+# Embedded default: a SQLite file beside manage.py. DATABASE_URL=postgres://... uses psycopg 3.
+
+DATABASE_URL = _url(
+    "DATABASE_URL",
+    f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+    ("sqlite", "postgres", "postgresql", "pgsql"),
+)
+DATABASES = {"default": environ.Env.db_url_config(DATABASE_URL)}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"]["CONN_MAX_AGE"] = _number("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+
+# --- Celery ------------------------------------------------------------------------------------
+# No broker configured → tasks run in process (embedded default). CELERY_BROKER_URL wins over
+# REDIS_URL; the result backend (needed by chords) defaults to the same Redis.
+
+REDIS_URL = _url("REDIS_URL", "", ("redis", "rediss"))
+CELERY_BROKER_URL = _url("CELERY_BROKER_URL", REDIS_URL, ("redis", "rediss", "amqp", "memory"))
+CELERY_RESULT_BACKEND = _url(
+    "CELERY_RESULT_BACKEND",
+    REDIS_URL or (CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else ""),
+    ("redis", "rediss"),
+)
+if CELERY_BROKER_URL and not CELERY_BROKER_URL.startswith("memory") and not CELERY_RESULT_BACKEND:
+    raise ImproperlyConfigured(
+        "CELERY_RESULT_BACKEND (or REDIS_URL) must be set with a non-Redis CELERY_BROKER_URL: "
+        "rounds are Celery chords, which need a result backend."
+    )
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_RESULT_EXPIRES = 24 * 3600
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_TASK_TRACK_STARTED = True
+CELERY_TASK_TIME_LIMIT = _number("CELERY_TASK_TIME_LIMIT", 300, minimum=10)
+CELERY_TASK_SOFT_TIME_LIMIT = int(CELERY_TASK_TIME_LIMIT * 0.9)
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Longest wait a retried LLM call can be scheduled for (Celery countdown, seconds).
+LLM_RETRY_MAX_DELAY = _number("LLM_RETRY_MAX_DELAY", 600, minimum=1)
+# Redis redelivers an unacknowledged task after visibility_timeout: it must exceed the longest
+# countdown plus the longest run, or a scheduled retry would be delivered twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": LLM_RETRY_MAX_DELAY + CELERY_TASK_TIME_LIMIT + 600}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = CELERY_BROKER_TRANSPORT_OPTIONS
+# Queues, routes and the beat schedule live beside the Celery app (cjproject/celery.py).
+
+# --- The CJ service ----------------------------------------------------------------------------
+
+CJ_COMPARISONS_PER_ESSAY = _number("CJ_COMPARISONS_PER_ESSAY", 10, minimum=1)
+CJ_MAX_COMPARISONS_CEILING = _number("CJ_MAX_COMPARISONS_CEILING", 20000, minimum=1)
+CJ_MAX_ROUNDS = _number("CJ_MAX_ROUNDS", 6, minimum=1)
+CJ_STALL_TIMEOUT_SECONDS = _number("CJ_STALL_TIMEOUT_SECONDS", 3600, minimum=60)
+CJ_SWEEP_GRACE_SECONDS = _number("CJ_SWEEP_GRACE_SECONDS", 60, minimum=0)
+
+# --- LLM providers -----------------------------------------------------------------------------
+# Keys and base URLs come from the environment only; they are never logged or returned.
+
+LLM_PROVIDERS = ("anthropic", "openai", "openai_compatible", "mock")
+LLM_DEFAULT_PROVIDER = _choice("LLM_DEFAULT_PROVIDER", "mock", LLM_PROVIDERS)
+LLM_CREDENTIALS = {
+    "anthropic": {
+        "api_key": env.str("ANTHROPIC_API_KEY", default=""),
+        "base_url": _url("ANTHROPIC_BASE_URL", "", ("http", "https")),
+    },
+    "openai": {
+        "api_key": env.str("OPENAI_API_KEY", default=""),
+        "base_url": _url("OPENAI_BASE_URL", "", ("http", "https")),
+    },
+    "openai_compatible": {
+        "api_key": env.str("OPENAI_COMPATIBLE_API_KEY", default=""),
+        "base_url": _url("OPENAI_COMPATIBLE_BASE_URL", "", ("http", "https")),
+    },
+    "mock": {"api_key": "", "base_url": ""},
+}
+# Seed of the offline mock judge: the same seed gives the same verdicts.
+LLM_MOCK_SEED = env.str("LLM_MOCK_SEED", default="cj-mock")
+
+# --- Logging -----------------------------------------------------------------------------------
+
+LOG_LEVEL = _choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "cjproject.logging.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "assessments": {"level": LOG_LEVEL},
+        "llmgateway": {"level": LOG_LEVEL},
+        "celery": {"level": "WARNING"},
+    },
+}
