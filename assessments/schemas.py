@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from llmgateway.schemas import BatchingMode, Contract, LLMConfigOverrides
 
@@ -66,10 +66,11 @@ class BatchOptions(Contract):
 class CJAssessmentRequestData(Contract):
     essays: list[EssayInput] = Field(min_length=1)
     assignment_id: int | None = Field(default=None, ge=1)
-    # Inline anchors (instead of an assignment): they need a grade scale.
-    anchors: list[AnchorInput] = Field(default_factory=list)
+    # Inline anchors (instead of an assignment) need a grade scale. Declared in this order so
+    # that each validator sees the fields before it and names its own field in errors.
     grade_scale: str | None = None
     custom_grades: list[str] | None = None
+    anchors: list[AnchorInput] = Field(default_factory=list)
     student_prompt: str = ""
     instructions: str = ""
     language: str = Field(default="en", min_length=2, max_length=16)
@@ -91,21 +92,26 @@ class CJAssessmentRequestData(Contract):
             raise ValueError(f"essay ids may not start with {ANCHOR_ID_PREFIX!r} (kept for anchors): {', '.join(reserved)}")
         return essays
 
+    @field_validator("grade_scale")
+    @classmethod
+    def _scale_only_without_assignment(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("assignment_id") is not None:
+            raise ValueError("give either assignment_id or an inline grade_scale with anchors, not both")
+        return value
+
     @field_validator("anchors")
     @classmethod
-    def _unique_anchor_labels(cls, anchors: list[AnchorInput]) -> list[AnchorInput]:
+    def _anchors_need_a_scale(cls, anchors: list[AnchorInput], info: ValidationInfo) -> list[AnchorInput]:
+        if not anchors:
+            return anchors
+        if info.data.get("assignment_id") is not None:
+            raise ValueError("give either assignment_id or inline anchors, not both")
+        if not info.data.get("grade_scale"):
+            raise ValueError("inline anchors need a grade_scale")
         labels = [a.label for a in anchors]
         if len(set(labels)) != len(labels):
             raise ValueError("anchor labels must be unique")
         return anchors
-
-    @model_validator(mode="after")
-    def _anchors_xor_assignment(self) -> CJAssessmentRequestData:
-        if self.assignment_id is not None and (self.anchors or self.grade_scale):
-            raise ValueError("give either assignment_id or inline anchors with a grade_scale, not both")
-        if self.anchors and not self.grade_scale:
-            raise ValueError("inline anchors need a grade_scale")
-        return self
 
 
 class ComparisonBudget(Contract):

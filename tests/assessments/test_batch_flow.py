@@ -1,0 +1,119 @@
+"""The flow of one batch with tasks in process: rounds as chords, idempotent results, the sweeper."""
+
+from datetime import timedelta
+
+import pytest
+from django.db.models import Count
+from django.utils import timezone
+
+from assessments import services
+from assessments.models import Batch, Comparison
+from llmgateway.models import LLMRequest
+from llmgateway.services import comparison_execute
+from tests.conftest import essays
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _start(owner, n=8, **request):
+    batch = services.batch_create(owner=owner, request={"essays": essays(n), **request})
+    services.batch_start(batch_id=batch.pk)
+    return Batch.objects.get(pk=batch.pk)
+
+
+def test_it_runs_a_batch_to_completion_and_scores_every_essay(owner, assignment):
+    batch = _start(owner, assignment_id=assignment.pk, options={"comparisons_per_essay": 6})
+    assert (batch.state, batch.end_reason) == ("completed", "budget_exhausted")
+    budget = batch.processing_metadata["comparison_budget"]["max_pairs_requested"]
+    assert budget == 33  # (8 students + 3 anchors) * 6 / 2, rounded up
+    counts = dict(batch.comparisons.values_list("status").annotate(n=Count("pk")))
+    assert counts == {"succeeded": budget}
+    assert (batch.comparisons_planned, batch.comparisons_succeeded, batch.comparisons_failed) == (budget, budget, 0)
+    assert 2 <= batch.current_round <= 6
+    assert batch.essays.filter(theta__isnull=True).count() == 0
+    assert sorted(batch.essays.values_list("rank", flat=True)) == list(range(1, 12))
+    assert batch.processing_metadata["scoring"]["ssr"] <= 1.0
+    decisions = batch.processing_metadata["decisions"]
+    assert [d["decision"] for d in decisions][-1] == "budget_exhausted"
+    assert len(decisions) == batch.current_round
+
+
+def test_every_comparison_carries_opaque_metadata_and_its_prompt_hash(owner):
+    batch = _start(owner, n=5)
+    for comparison in batch.comparisons.all():
+        meta = comparison.request_metadata
+        assert meta["comparison_id"] == comparison.pk
+        assert (meta["essay_a_id"], meta["essay_b_id"]) == (comparison.essay_a_id, comparison.essay_b_id)
+        assert meta["comparison_iteration"] == comparison.round_no
+        assert len(comparison.prompt_sha256) == 64
+        assert comparison.winner in ("a", "b")
+        assert 1 <= comparison.confidence <= 5
+
+
+def test_prompts_carry_no_essay_ids(owner):
+    batch = services.batch_create(owner=owner, request={"essays": [{"id": "Jane-Doe-2024", "text": "An essay."}, {"id": "John-Roe", "text": "Another."}]})
+    services.batch_start(batch_id=batch.pk)
+    for request in LLMRequest.objects.all():
+        assert "Jane" not in str(request.prompt_parts) and "John" not in str(request.prompt_parts)
+
+
+def test_it_ignores_a_second_delivery_of_the_same_result(owner):
+    batch = _start(owner, n=4)
+    comparison = batch.comparisons.first()
+    result = comparison_execute(request_id=comparison.llm_request_id)
+    assert services.comparison_record(result=result) is False
+    assert services.comparison_record(result=result.model_dump(mode="json")) is False
+    batch.refresh_from_db()
+    assert batch.comparisons_succeeded == batch.comparisons.filter(status="succeeded").count()
+
+
+def test_a_stale_round_body_changes_nothing(owner):
+    batch = _start(owner, n=4)
+    before = Batch.objects.get(pk=batch.pk)
+    services.round_complete(batch_id=batch.pk, round_no=1)
+    after = Batch.objects.get(pk=batch.pk)
+    assert (after.state, after.current_round, after.updated_at) == (before.state, before.current_round, before.updated_at)
+
+
+def test_a_batch_with_one_essay_fails_with_insufficient_essays(owner):
+    batch = _start(owner, n=1)
+    assert (batch.state, batch.end_reason) == ("failed", "insufficient_essays")
+    assert "at least 2 essays" in batch.end_message
+    assert Comparison.objects.count() == 0
+
+
+def test_starting_twice_sends_one_first_round(owner):
+    batch = services.batch_create(owner=owner, request={"essays": essays(4)})
+    assert services.batch_start(batch_id=batch.pk) is True
+    assert services.batch_start(batch_id=batch.pk) is False
+    assert Comparison.objects.filter(batch=batch, round_no=1).count() == Batch.objects.get(pk=batch.pk).comparisons.filter(round_no=1).count()
+
+
+def test_the_sweeper_drives_a_round_whose_body_never_ran(owner, monkeypatch):
+    # The header runs, the body is lost (as when a worker dies or Redis drops the chord counter).
+    monkeypatch.setattr(services, "chord", lambda header: (lambda body: [task.apply() for task in header]))
+    batch = services.batch_create(owner=owner, request={"essays": essays(6)})
+    services.batch_start(batch_id=batch.pk)
+    stuck = Batch.objects.get(pk=batch.pk)
+    assert (stuck.state, stuck.current_round) == ("running", 1)
+    assert stuck.comparisons.filter(status__in=["pending", "sent"]).count() == 0
+    monkeypatch.undo()
+
+    assert services.batch_sweep()["driven"] == []  # still within the grace period
+    later = timezone.now() + timedelta(minutes=5)
+    report = services.batch_sweep(now=later)
+    assert report["driven"] == [batch.pk]
+    done = Batch.objects.get(pk=batch.pk)
+    assert (done.state, done.end_reason) == ("completed", "budget_exhausted")
+
+
+def test_the_sweeper_fails_a_batch_that_stopped_progressing(owner, monkeypatch, settings):
+    monkeypatch.setattr(services, "round_dispatch", lambda **kwargs: None)  # nothing is ever sent
+    batch = services.batch_create(owner=owner, request={"essays": essays(4)})
+    services.batch_start(batch_id=batch.pk)
+    report = services.batch_sweep(now=timezone.now() + timedelta(seconds=settings.CJ_STALL_TIMEOUT_SECONDS + 1))
+    assert report["failed"] == [batch.pk]
+    failed = Batch.objects.get(pk=batch.pk)
+    assert (failed.state, failed.end_reason) == ("failed", "stalled")
+    assert "no progress" in failed.end_message
+    assert failed.comparisons.exclude(status="cancelled").count() == 0
