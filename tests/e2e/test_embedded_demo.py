@@ -1,0 +1,32 @@
+"""The embedded default, as a new user meets it: SQLite, tasks in process, the offline mock judge."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVER_VARIABLES = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "LLM_DEFAULT_PROVIDER")
+
+
+def _run(args, env):
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_the_demo_runs_the_whole_flow_on_sqlite_in_process(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in SERVER_VARIABLES and not k.startswith("PYTEST")}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'embedded.sqlite3'}"  # SQLite, as the default, but not in the repo
+    env["LOG_LEVEL"] = "WARNING"
+
+    migrate = _run(["migrate", "--verbosity", "0"], env)
+    assert migrate.returncode == 0, migrate.stderr
+    demo = _run(["cj_demo", "--comparisons-per-essay", "4"], env)
+
+    assert demo.returncode == 0, demo.stderr
+    out = demo.stdout
+    assert "State: completed (budget_exhausted)" in out
+    assert "NOT a language model" in out
+    table = [line for line in out.splitlines() if line.strip().split(" ")[0].isdigit()]
+    assert len(table) == 36  # 24 students and 12 anchors, each ranked once
+    assert [int(line.split()[0]) for line in table] == list(range(1, 37))
+    assert "anchor:A " in out and "essay_24" in out
