@@ -25,7 +25,9 @@ def read_text_file(path: Path) -> str:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput("unreadable file", fields={str(path): [f"cannot be read as UTF-8 text: {type(exc).__name__}"]}) from None
+        raise InvalidInput(
+            "unreadable file", fields={str(path): [f"cannot be read as UTF-8 text: {type(exc).__name__}"]}
+        ) from None
     if not text.strip():
         raise InvalidInput("empty file", fields={str(path): ["is empty"]})
     return text

@@ -121,8 +121,7 @@ class Batch(models.Model):
             # A finished batch says why; a live one has no end reason yet.
             models.CheckConstraint(
                 name="batch_end_reason_iff_terminal",
-                condition=(Q(state__in=TERMINAL_STATES) & ~Q(end_reason=""))
-                | (~Q(state__in=TERMINAL_STATES) & Q(end_reason="")),
+                condition=(Q(state__in=TERMINAL_STATES) & ~Q(end_reason="")) | (~Q(state__in=TERMINAL_STATES) & Q(end_reason="")),
             ),
             models.CheckConstraint(
                 name="batch_resolved_within_planned",

@@ -140,12 +140,12 @@ def batch_create(*, owner: AbstractBaseUser, request: CJAssessmentRequestData | 
     provider_resolve(overrides=request.llm_config_overrides)
     with transaction.atomic():
         assignment = _assignment_for(owner=owner, request=request)
-        if assignment is not None and request.llm_config_overrides and request.llm_config_overrides.rubric_override:
-            if assignment.context_origin == ContextOrigin.CANONICAL:
-                raise InvalidInput(
-                    "rubric override refused",
-                    fields={"llm_config_overrides.rubric_override": ["a canonical assignment's rubric cannot be overridden"]},
-                )
+        overrides = request.llm_config_overrides
+        if assignment and assignment.context_origin == ContextOrigin.CANONICAL and overrides and overrides.rubric_override:
+            raise InvalidInput(
+                "rubric override refused",
+                fields={"llm_config_overrides.rubric_override": ["a canonical assignment's rubric cannot be overridden"]},
+            )
         anchors = list(assignment.anchors.all()) if assignment else []
         n_essays = len(request.essays) + len(anchors)
         budget = workflow.budget_for(
@@ -194,8 +194,13 @@ def batch_create(*, owner: AbstractBaseUser, request: CJAssessmentRequestData | 
         )
     logger.info(
         "Batch created",
-        extra={"batch_id": batch.pk, "students": len(request.essays), "anchors": len(anchors),
-               "max_pairs": budget.max_pairs, "budget_source": budget.source},
+        extra={
+            "batch_id": batch.pk,
+            "students": len(request.essays),
+            "anchors": len(anchors),
+            "max_pairs": budget.max_pairs,
+            "budget_source": budget.source,
+        },
     )
     return batch
 
@@ -204,7 +209,9 @@ def _assignment_for(*, owner: AbstractBaseUser, request: CJAssessmentRequestData
     if request.assignment_id is not None:
         assignment = Assignment.objects.filter(pk=request.assignment_id).first()
         if assignment is None or (assignment.owner_id != owner.pk and not getattr(owner, "is_staff", False)):
-            raise InvalidInput("unknown assignment", fields={"assignment_id": [f"no assignment {request.assignment_id} of yours"]})
+            raise InvalidInput(
+                "unknown assignment", fields={"assignment_id": [f"no assignment {request.assignment_id} of yours"]}
+            )
         return assignment
     if not request.anchors:
         return None  # a guest batch: ranked without grades
@@ -248,8 +255,12 @@ def batch_start(*, batch_id: int) -> bool:
         batch = Batch.objects.get(pk=batch_id)
         n_essays = batch.essays.count()
         if n_essays < 2:
-            _batch_finish(batch=batch, state=BatchState.FAILED, reason=EndReason.INSUFFICIENT_ESSAYS,
-                          message=f"a batch needs at least 2 essays (students and anchors) to compare; it has {n_essays}")
+            _batch_finish(
+                batch=batch,
+                state=BatchState.FAILED,
+                reason=EndReason.INSUFFICIENT_ESSAYS,
+                message=f"a batch needs at least 2 essays (students and anchors) to compare; it has {n_essays}",
+            )
             return True
         metadata_append(instance=batch, key="events", item={"at": timezone.now().isoformat(), "event": "started"})
         _round_open(batch=batch, round_no=1)
@@ -315,7 +326,9 @@ def _round_open(*, batch: Batch, round_no: int) -> int:
     )
     comparison_ids = [c.pk for c in rows]
     transaction.on_commit(lambda: round_dispatch(batch_id=batch.pk, round_no=round_no, comparison_ids=comparison_ids))
-    logger.info("Round planned", extra={"batch_id": batch.pk, "round": round_no, "comparisons": len(rows), "budget_used_before": used})
+    logger.info(
+        "Round planned", extra={"batch_id": batch.pk, "round": round_no, "comparisons": len(rows), "budget_used_before": used}
+    )
     return len(rows)
 
 
@@ -331,7 +344,9 @@ def round_dispatch(*, batch_id: int, round_no: int, comparison_ids: Sequence[int
     batch = Batch.objects.select_related("assignment").get(pk=batch_id)
     request = batch_request(batch=batch)
     assignment = batch.assignment
-    comparisons = Comparison.objects.filter(pk__in=comparison_ids, status=ComparisonStatus.PENDING).select_related("essay_a", "essay_b")
+    comparisons = Comparison.objects.filter(pk__in=comparison_ids, status=ComparisonStatus.PENDING).select_related(
+        "essay_a", "essay_b"
+    )
     header = []
     for comparison in comparisons:
         llm_request = comparison_request_create(
@@ -353,8 +368,11 @@ def round_dispatch(*, batch_id: int, round_no: int, comparison_ids: Sequence[int
             callback=RESULT_CALLBACK_TASK,
         )
         sent = Comparison.objects.filter(pk=comparison.pk, status=ComparisonStatus.PENDING).update(
-            status=ComparisonStatus.SENT, sent_at=timezone.now(), llm_request=llm_request,
-            attempt=F("attempt") + 1, request_metadata=llm_request.metadata,
+            status=ComparisonStatus.SENT,
+            sent_at=timezone.now(),
+            llm_request=llm_request,
+            attempt=F("attempt") + 1,
+            request_metadata=llm_request.metadata,
         )
         if sent:
             header.append(run_comparison.si(llm_request.pk))
@@ -390,8 +408,9 @@ def comparison_record(*, result: ComparisonResult | dict[str, Any]) -> bool:
         "completed_at": timezone.now(),
     }
     if succeeded:
-        fields.update(winner=result.answer.winner.lower(), confidence=result.answer.confidence,
-                      justification=result.answer.justification)
+        fields.update(
+            winner=result.answer.winner.lower(), confidence=result.answer.confidence, justification=result.answer.justification
+        )
     else:
         fields.update(error_category=result.error_category or "internal", error_detail=result.error_detail)
     with transaction.atomic():
@@ -426,7 +445,9 @@ def round_complete(*, batch_id: int, round_no: int) -> None:
     open_count = batch.comparisons.filter(round_no=round_no, status__in=OPEN_COMPARISON_STATES).count()
     if open_count:
         Batch.objects.filter(pk=batch_id, state=BatchState.SCORING).update(state=BatchState.RUNNING, updated_at=timezone.now())
-        logger.warning("Round body ran with comparisons still open", extra={"batch_id": batch_id, "round": round_no, "open": open_count})
+        logger.warning(
+            "Round body ran with comparisons still open", extra={"batch_id": batch_id, "round": round_no, "open": open_count}
+        )
         return
     with transaction.atomic():
         batch = Batch.objects.select_for_update().get(pk=batch_id)
@@ -456,17 +477,19 @@ def round_complete(*, batch_id: int, round_no: int) -> None:
         logger.info("Continuation decision evaluated", extra={"batch_id": batch_id, **decision})
         metadata_append(instance=batch, key="decisions", item=decision)
         if reason:
-            _batch_finish(batch=batch, state=BatchState.COMPLETED, reason=reason,
-                          message=f"{batch.comparisons_succeeded} comparisons judged in {round_no} rounds")
+            _batch_finish(
+                batch=batch,
+                state=BatchState.COMPLETED,
+                reason=reason,
+                message=f"{batch.comparisons_succeeded} comparisons judged in {round_no} rounds",
+            )
 
 
 def batch_score(*, batch: Batch) -> None:
     """Fit Bradley–Terry on the batch's succeeded comparisons and store each essay's estimates."""
     essays = list(batch.essays.order_by("id"))
     index_of = {e.pk: i for i, e in enumerate(essays)}
-    rows = list(
-        batch.comparisons.filter(status=ComparisonStatus.SUCCEEDED).values_list("essay_a_id", "essay_b_id", "winner")
-    )
+    rows = list(batch.comparisons.filter(status=ComparisonStatus.SUCCEEDED).values_list("essay_a_id", "essay_b_id", "winner"))
     if not rows:
         return
     first = np.array([index_of[a] for a, _, _ in rows])
@@ -530,13 +553,20 @@ def batch_sweep(*, now: Any = None) -> dict[str, list[int]]:
     stalled_before = now - timedelta(seconds=settings.CJ_STALL_TIMEOUT_SECONDS)
     for batch in Batch.objects.filter(state__in=[BatchState.RUNNING, BatchState.SCORING], updated_at__lt=stalled_before):
         with transaction.atomic():
-            failed = Batch.objects.filter(pk=batch.pk, state__in=[BatchState.RUNNING, BatchState.SCORING], updated_at__lt=stalled_before).update(
-                state=BatchState.FAILED, end_reason=EndReason.STALLED, finished_at=now, updated_at=now,
+            failed = Batch.objects.filter(
+                pk=batch.pk, state__in=[BatchState.RUNNING, BatchState.SCORING], updated_at__lt=stalled_before
+            ).update(
+                state=BatchState.FAILED,
+                end_reason=EndReason.STALLED,
+                finished_at=now,
+                updated_at=now,
                 end_message=f"no progress for {settings.CJ_STALL_TIMEOUT_SECONDS} s; failed by the sweeper",
             )
             if failed:
                 batch.comparisons.filter(status__in=OPEN_COMPARISON_STATES).update(status=ComparisonStatus.CANCELLED)
-                metadata_append(instance=batch, key="events", item={"at": now.isoformat(), "event": "failed", "end_reason": "stalled"})
+                metadata_append(
+                    instance=batch, key="events", item={"at": now.isoformat(), "event": "failed", "end_reason": "stalled"}
+                )
                 report["failed"].append(batch.pk)
     Batch.objects.filter(
         state=BatchState.SCORING, updated_at__lt=now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
@@ -544,7 +574,11 @@ def batch_sweep(*, now: Any = None) -> dict[str, list[int]]:
     idle_before = now - timedelta(seconds=settings.CJ_SWEEP_GRACE_SECONDS)
     waiting = (
         Batch.objects.filter(state=BatchState.RUNNING, updated_at__lt=idle_before, current_round__gte=1)
-        .annotate(open=Count("comparisons", filter=Q(comparisons__round_no=F("current_round"), comparisons__status__in=OPEN_COMPARISON_STATES)))
+        .annotate(
+            open=Count(
+                "comparisons", filter=Q(comparisons__round_no=F("current_round"), comparisons__status__in=OPEN_COMPARISON_STATES)
+            )
+        )
         .filter(open=0)
         .values_list("pk", "current_round")
     )
@@ -553,4 +587,3 @@ def batch_sweep(*, now: Any = None) -> dict[str, list[int]]:
         transaction.on_commit(lambda b=batch_id, r=round_no: round_completed.delay(b, r))
         report["driven"].append(batch_id)
     return report
-

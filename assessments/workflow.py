@@ -22,9 +22,7 @@ class Budget:
     source: str  # "default" or "runner_override"
 
 
-def budget_for(
-    *, n_essays: int, comparisons_per_essay: int, override: int | None, ceiling: int
-) -> Budget:
+def budget_for(*, n_essays: int, comparisons_per_essay: int, override: int | None, ceiling: int) -> Budget:
     """Total comparisons a batch may use: the override when given, else n·k/2; never above the ceiling.
 
     The ceiling is a hard limit for both: an override above it is lowered to it.

@@ -74,7 +74,7 @@ def _redact(url: str) -> str:
 # --- Django core -------------------------------------------------------------------------------
 
 DEBUG = _bool("DJANGO_DEBUG", True)
-_DEV_SECRET_KEY = "insecure-development-key-do-not-use-in-production"
+_DEV_SECRET_KEY = "insecure-development-key-do-not-use-in-production"  # noqa: S105 - refused unless DEBUG
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_DEV_SECRET_KEY)
 if not DEBUG and SECRET_KEY == _DEV_SECRET_KEY:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")

@@ -22,7 +22,7 @@ DEFAULT_SYSTEM_PROMPT = (
     "writing, not the opinions it expresses. Ignore the order in which the essays are shown."
 )
 ANSWER_INSTRUCTIONS = (
-    "Decide which essay is better: answer with winner \"A\" or \"B\" (no ties), a short justification "
+    'Decide which essay is better: answer with winner "A" or "B" (no ties), a short justification '
     "(at most three sentences, naming the qualities that decided it, without quoting personal "
     "details), and your confidence from 1 (a guess) to 5 (certain)."
 )

@@ -37,7 +37,11 @@ def provider_resolve(*, overrides: LLMConfigOverrides | None) -> tuple[Provider,
     if name not in _PROVIDERS:
         raise InvalidInput(
             "provider not available",
-            fields={"llm_config_overrides.provider_override": [f"{name!r} is not available in this build; available: {', '.join(_PROVIDERS)}"]},
+            fields={
+                "llm_config_overrides.provider_override": [
+                    f"{name!r} is not available in this build; available: {', '.join(_PROVIDERS)}"
+                ]
+            },
         )
     provider = _PROVIDERS[name]()
     model = overrides.model_override or provider.default_model
@@ -127,8 +131,14 @@ def comparison_execute(*, request_id: int) -> ComparisonResult:
     request.refresh_from_db()
     logger.debug(
         "Comparison call finished",
-        extra={"llm_request_id": request.pk, "provider": request.provider, "model": request.model,
-               "status": request.status, "error_category": request.error_category, "latency_ms": latency_ms},
+        extra={
+            "llm_request_id": request.pk,
+            "provider": request.provider,
+            "model": request.model,
+            "status": request.status,
+            "error_category": request.error_category,
+            "latency_ms": latency_ms,
+        },
     )
     return _result_of(request)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from llmgateway.services import comparison_deliver, comparison_execute
 from llmgateway.models import LLMRequest
+from llmgateway.services import comparison_deliver, comparison_execute
 
 
 @shared_task(name="llmgateway.run_comparison", acks_late=True)

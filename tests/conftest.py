@@ -66,7 +66,11 @@ def assignment(owner: Any) -> Any:
     for label, grade, text in (
         ("low", "E", "A role model is good. I like them. They is nice."),
         ("mid", "C", "A role model shows us how to act when things are difficult, and my teacher did that every day."),
-        ("high", "A", "The most convincing role models are rarely the loudest: they persuade by example, patiently and consistently."),
+        (
+            "high",
+            "A",
+            "The most convincing role models are rarely the loudest: they persuade by example, patiently and consistently.",
+        ),
     ):
         services.anchor_register(assignment=assignment, label=label, grade=grade, text=text)
     return assignment

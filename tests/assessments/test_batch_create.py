@@ -85,7 +85,9 @@ def test_inline_anchors_create_a_research_assignment(owner):
 
 
 def test_a_canonical_assignment_refuses_a_rubric_override(owner):
-    canonical = services.assignment_create(owner=owner, title="National test", student_prompt="Write.", context_origin="canonical")
+    canonical = services.assignment_create(
+        owner=owner, title="National test", student_prompt="Write.", context_origin="canonical"
+    )
     with pytest.raises(InvalidInput) as excinfo:
         services.batch_create(
             owner=owner,

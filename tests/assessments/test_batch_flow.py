@@ -51,7 +51,9 @@ def test_every_comparison_carries_opaque_metadata_and_its_prompt_hash(owner):
 
 
 def test_prompts_carry_no_essay_ids(owner):
-    batch = services.batch_create(owner=owner, request={"essays": [{"id": "Jane-Doe-2024", "text": "An essay."}, {"id": "John-Roe", "text": "Another."}]})
+    batch = services.batch_create(
+        owner=owner, request={"essays": [{"id": "Jane-Doe-2024", "text": "An essay."}, {"id": "John-Roe", "text": "Another."}]}
+    )
     services.batch_start(batch_id=batch.pk)
     for request in LLMRequest.objects.all():
         assert "Jane" not in str(request.prompt_parts) and "John" not in str(request.prompt_parts)
@@ -86,12 +88,15 @@ def test_starting_twice_sends_one_first_round(owner):
     batch = services.batch_create(owner=owner, request={"essays": essays(4)})
     assert services.batch_start(batch_id=batch.pk) is True
     assert services.batch_start(batch_id=batch.pk) is False
-    assert Comparison.objects.filter(batch=batch, round_no=1).count() == Batch.objects.get(pk=batch.pk).comparisons.filter(round_no=1).count()
+    assert (
+        Comparison.objects.filter(batch=batch, round_no=1).count()
+        == Batch.objects.get(pk=batch.pk).comparisons.filter(round_no=1).count()
+    )
 
 
 def test_the_sweeper_drives_a_round_whose_body_never_ran(owner, monkeypatch):
     # The header runs, the body is lost (as when a worker dies or Redis drops the chord counter).
-    monkeypatch.setattr(services, "chord", lambda header: (lambda body: [task.apply() for task in header]))
+    monkeypatch.setattr(services, "chord", lambda header: lambda body: [task.apply() for task in header])
     batch = services.batch_create(owner=owner, request={"essays": essays(6)})
     services.batch_start(batch_id=batch.pk)
     stuck = Batch.objects.get(pk=batch.pk)

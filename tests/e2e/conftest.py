@@ -41,9 +41,26 @@ def celery_worker_process(transactional_db: None, tmp_path: Path) -> Iterator[su
     log_path = tmp_path / "worker.log"
     log = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "cjproject", "worker", "-Q", "cj,llm,llm_batch", "-c", "2",
-         "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
-        cwd=ROOT, env=worker_env(), stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "cjproject",
+            "worker",
+            "-Q",
+            "cj,llm,llm_batch",
+            "-c",
+            "2",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=worker_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     previous = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = False

@@ -123,8 +123,11 @@ def test_temperature_zero_reaches_the_provider_request_as_zero():
     provider, model = services.provider_resolve(overrides=LLMConfigOverrides.model_validate(request.overrides))
     from llmgateway.prompts import build_prompt
 
-    canonical = provider.canonical_request(build_prompt(PromptParts.model_validate(request.prompt_parts)), model=model,
-                                           overrides=LLMConfigOverrides.model_validate(request.overrides))
+    canonical = provider.canonical_request(
+        build_prompt(PromptParts.model_validate(request.prompt_parts)),
+        model=model,
+        overrides=LLMConfigOverrides.model_validate(request.overrides),
+    )
     assert canonical["temperature"] == 0.0 and canonical["temperature"] is not None
 
 

@@ -1,7 +1,9 @@
 from llmgateway.prompts import DEFAULT_SYSTEM_PROMPT, build_prompt, prompt_sha256
 from llmgateway.schemas import LLMConfigOverrides, PromptParts
 
-PARTS = PromptParts(student_prompt="Write about a role model.", instructions="Reward structure.", essay_a="First text.", essay_b="Second text.")
+PARTS = PromptParts(
+    student_prompt="Write about a role model.", instructions="Reward structure.", essay_a="First text.", essay_b="Second text."
+)
 
 
 def test_static_context_comes_before_the_essays_and_the_answer_instructions_last():

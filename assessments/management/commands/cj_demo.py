@@ -29,7 +29,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--sample", type=Path, default=DEFAULT_SAMPLE, help="sample folder (default: %(default)s)")
-        parser.add_argument("--comparisons-per-essay", type=int, default=None, help="budget per essay (default: CJ_COMPARISONS_PER_ESSAY)")
+        parser.add_argument(
+            "--comparisons-per-essay", type=int, default=None, help="budget per essay (default: CJ_COMPARISONS_PER_ESSAY)"
+        )
         parser.add_argument("--seed", type=int, default=0, help="pairing seed (default: 0)")
         parser.add_argument("--timeout", type=float, default=600, help="seconds to wait with a real broker (default: 600)")
 
@@ -78,9 +80,8 @@ class Command(BaseCommand):
             if time.monotonic() > deadline:
                 raise CommandError(f"batch {batch.pk} still {batch.state} after {timeout:.0f} s; is a worker running?")
             progress = selectors.batch_progress(batch=batch)
-            self.stdout.write(
-                f"  round {progress['rounds']}: {progress['succeeded'] + progress['failed']}/{progress['planned']} comparisons done",
-            )
+            done = progress["succeeded"] + progress["failed"]
+            self.stdout.write(f"  round {progress['rounds']}: {done}/{progress['planned']} comparisons done")
             time.sleep(1.0)
             batch.refresh_from_db()
         return batch
@@ -94,8 +95,9 @@ class Command(BaseCommand):
             theta = f"{row.theta:7.2f}" if row.theta is not None else "      -"
             se = f"{row.se:6.2f}" if row.se is not None else "     -"
             grade = row.anchor_grade or row.projected_grade or ""
+            rank = row.rank or "-"
             self.stdout.write(
-                f"{row.rank or '-':>4}  {row.external_id:<16} {row.role:<7} {grade:<6} {theta} {se} {row.comparisons:>5} {row.wins:>5.1f}"
+                f"{rank:>4}  {row.external_id:<16} {row.role:<7} {grade:<6} {theta} {se} {row.comparisons:>5} {row.wins:>5.1f}"
             )
         self.stdout.write("")
         self.stdout.write(
