@@ -80,6 +80,7 @@ TERMINAL_STATES = (BatchState.COMPLETED, BatchState.FAILED, BatchState.CANCELLED
 
 class EndReason(models.TextChoices):
     RELIABILITY_REACHED = "reliability_reached"
+    GRADES_SETTLED = "grades_settled"
     BUDGET_EXHAUSTED = "budget_exhausted"
     PAIRS_EXHAUSTED = "pairs_exhausted"
     MAX_ROUNDS = "max_rounds"
@@ -157,6 +158,9 @@ class Essay(models.Model):
     outfit = models.FloatField(null=True, blank=True)
     rank = models.PositiveIntegerField(null=True, blank=True)
     projected_grade = models.CharField(max_length=20, blank=True)
+    grade_probability = models.FloatField(null=True, blank=True, help_text="P(projected grade)")
+    expected_grade = models.FloatField(null=True, blank=True, help_text="Probability-weighted grade index (0 = lowest)")
+    grade_confidence = models.CharField(max_length=16, blank=True, help_text="high, medium, low (from P(projected grade))")
     grade_probabilities = models.JSONField(default=dict, blank=True)
     processing_metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -59,6 +59,12 @@ class AnchorInput(Contract):
 class BatchOptions(Contract):
     comparisons_per_essay: int | None = Field(default=None, ge=1, le=200)
     max_rounds: int | None = Field(default=None, ge=1, le=100)
+    # Stop early once SSR reaches this and every student has `min_comparisons_per_essay`.
+    reliability_target: float | None = Field(default=None, gt=0.0, lt=1.0)
+    min_comparisons_per_essay: int | None = Field(default=None, ge=1, le=200)
+    # Stop once every student's P(projected grade) reaches this (off unless given).
+    grade_confidence: float | None = Field(default=None, gt=0.0, le=1.0)
+    cost_limit_usd: float | None = Field(default=None, gt=0.0)
     seed: int = Field(default=0, ge=0)
     batching_mode: BatchingMode = "per_request"
 

@@ -22,13 +22,13 @@ class RankedEssay:
     wins: float
     projected_grade: str
     grade_probability: float | None
+    grade_confidence: str
 
 
 def batch_ranking(*, batch: Batch) -> list[RankedEssay]:
     """Every essay of the batch, best first (unscored essays last)."""
     rows = []
     for essay in Essay.objects.filter(batch=batch).order_by(F("rank").asc(nulls_last=True), "external_id"):
-        probability = essay.grade_probabilities.get(essay.projected_grade) if essay.projected_grade else None
         rows.append(
             RankedEssay(
                 rank=essay.rank,
@@ -40,7 +40,8 @@ def batch_ranking(*, batch: Batch) -> list[RankedEssay]:
                 comparisons=essay.comparison_count,
                 wins=essay.wins,
                 projected_grade=essay.projected_grade,
-                grade_probability=probability,
+                grade_probability=essay.grade_probability,
+                grade_confidence=essay.grade_confidence,
             )
         )
     return rows

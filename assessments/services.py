@@ -24,10 +24,10 @@ from django.utils import timezone
 from pydantic import ValidationError
 
 from assessments import workflow
-from assessments.engine import pairing
+from assessments.batch_scoring import BatchScore, batch_score
+from assessments.engine import pairing, stopping
 from assessments.engine.scales import UnknownGradeError, get_scale
-from assessments.engine.scoring import fit_bt
-from assessments.metadata import metadata_append, metadata_merge
+from assessments.metadata import metadata_append
 from assessments.models import (
     OPEN_COMPARISON_STATES,
     AnchorEssay,
@@ -275,11 +275,19 @@ def _max_rounds(request: CJAssessmentRequestData) -> int:
     return request.options.max_rounds or settings.CJ_MAX_ROUNDS
 
 
-def _round_open(*, batch: Batch, round_no: int) -> int:
+def _judged_pairs(*, batch: Batch, index_of: dict[int, int]) -> np.ndarray:
+    """(first, second) indices of every comparison planned so far, cancelled ones excluded."""
+    rows = batch.comparisons.exclude(status=ComparisonStatus.CANCELLED).values_list("essay_a_id", "essay_b_id")
+    return np.array([(index_of[a], index_of[b]) for a, b in rows], dtype=np.int64).reshape(-1, 2)
+
+
+def _round_open(*, batch: Batch, round_no: int, boundaries: np.ndarray | None = None) -> int:
     """Plan a round with the engine, create its Comparison rows, send them on commit.
 
-    Must run inside a transaction that holds the batch (claimed by the caller). Returns the
-    number of comparisons planned (0: nothing left to compare).
+    Must run inside a transaction that holds the batch (claimed by the caller). Round 1 is a
+    connected design; later rounds are adaptive, from the θ and SE stored by the last scoring
+    and the grade boundaries when anchors gave some. Returns the number of comparisons planned
+    (0: nothing left to compare).
     """
     request = batch_request(batch=batch)
     essays = list(batch.essays.order_by("id").values("id", "role", "theta", "se"))
@@ -297,22 +305,16 @@ def _round_open(*, batch: Batch, round_no: int) -> int:
         k = max(1, min(n - 1, round(2 * size / n)))
         pairs = pairing.initial_design(n, k=k, is_anchor=is_anchor, seed=seed)[:size]
     else:
-        judged = np.array(
-            [
-                (index_of[a], index_of[b])
-                for a, b in batch.comparisons.exclude(status=ComparisonStatus.CANCELLED).values_list("essay_a_id", "essay_b_id")
-            ],
-            dtype=np.int64,
-        ).reshape(-1, 2)
-        counts = np.bincount(judged.ravel(), minlength=n)
+        judged = _judged_pairs(batch=batch, index_of=index_of)
         state = pairing.PairingState(
             theta=np.array([e["theta"] if e["theta"] is not None else 0.0 for e in essays]),
-            se=np.array([e["se"] if e["se"] is not None else 10.0 for e in essays]),
-            comparisons=counts,
+            se=np.array([e["se"] if e["se"] is not None else np.nan for e in essays]),
+            comparisons=np.bincount(judged.ravel(), minlength=n),
             shown_first=np.bincount(judged[:, 0], minlength=n),
             shown_second=np.bincount(judged[:, 1], minlength=n),
             is_anchor=is_anchor,
             judged_pairs=judged,
+            boundaries=boundaries,
         )
         pairs = pairing.plan_round(state, n_pairs=size, seed=seed).pairs
     if len(pairs) == 0:
@@ -432,8 +434,10 @@ def round_complete(*, batch_id: int, round_no: int) -> None:
 
     1. Claim the round: running → scoring, only if the batch is still on `round_no`.
     2. If comparisons of the round are still open, give the claim back (the sweeper retries).
-    3. Refit Bradley–Terry on all succeeded comparisons and store θ, SE and fit per essay.
-    4. Decide: another round while budget, pairs and the round limit allow; else finalize.
+    3. Refit Bradley–Terry on all succeeded comparisons, project grades, store both.
+    4. `engine.stopping.decide` (reliability, grades settled, budget, cost, pairs, rounds): stop
+       and finalize with its reason, or open the next round (no pairs left: `pairs_exhausted`).
+    One log line and one `decisions` entry carry every input of the decision.
     """
     claimed = Batch.objects.filter(pk=batch_id, state=BatchState.RUNNING, current_round=round_no).update(
         state=BatchState.SCORING, updated_at=timezone.now()
@@ -451,78 +455,59 @@ def round_complete(*, batch_id: int, round_no: int) -> None:
         return
     with transaction.atomic():
         batch = Batch.objects.select_for_update().get(pk=batch_id)
-        batch_score(batch=batch)
-        request = batch_request(batch=batch)
-        budget = _budget_of(batch)
-        next_round = round_no + 1
-        decision: dict[str, Any] = {
-            "round": round_no,
-            "comparisons_planned": batch.comparisons_planned,
-            "comparisons_succeeded": batch.comparisons_succeeded,
-            "comparisons_failed": batch.comparisons_failed,
-            "budget": budget,
-            "max_rounds": _max_rounds(request),
-        }
-        reason = None
-        if batch.comparisons_planned >= budget:
-            reason = EndReason.BUDGET_EXHAUSTED
-        elif round_no >= _max_rounds(request):
-            reason = EndReason.MAX_ROUNDS
-        else:
+        score = batch_score(batch=batch)
+        decision = _stopping_decision(batch=batch, score=score, round_no=round_no)
+        reason = decision.reason
+        if not decision.stop:
             Batch.objects.filter(pk=batch_id).update(state=BatchState.RUNNING, updated_at=timezone.now())
             batch.refresh_from_db()
-            if _round_open(batch=batch, round_no=next_round) == 0:
+            boundaries = score.projection.calibration.boundaries if score and score.projection else None
+            if _round_open(batch=batch, round_no=round_no + 1, boundaries=boundaries) == 0:
                 reason = EndReason.PAIRS_EXHAUSTED
-        decision["decision"] = reason or "continue"
-        logger.info("Continuation decision evaluated", extra={"batch_id": batch_id, **decision})
-        metadata_append(instance=batch, key="decisions", item=decision)
+        entry = {"round": round_no, "decision": reason or "continue", **decision.inputs}
+        logger.info("Continuation decision evaluated", extra={"batch_id": batch_id, **entry})
+        metadata_append(instance=batch, key="decisions", item=entry)
         if reason:
+            ssr = score.fit.ssr if score else float("nan")
             _batch_finish(
                 batch=batch,
                 state=BatchState.COMPLETED,
                 reason=reason,
-                message=f"{batch.comparisons_succeeded} comparisons judged in {round_no} rounds",
+                message=f"{batch.comparisons_succeeded} comparisons judged in {round_no} rounds; SSR {ssr:.3f}",
             )
 
 
-def batch_score(*, batch: Batch) -> None:
-    """Fit Bradley–Terry on the batch's succeeded comparisons and store each essay's estimates."""
-    essays = list(batch.essays.order_by("id"))
-    index_of = {e.pk: i for i, e in enumerate(essays)}
-    rows = list(batch.comparisons.filter(status=ComparisonStatus.SUCCEEDED).values_list("essay_a_id", "essay_b_id", "winner"))
-    if not rows:
-        return
-    first = np.array([index_of[a] for a, _, _ in rows])
-    second = np.array([index_of[b] for _, b, _ in rows])
-    outcome = np.array([1.0 if w == "a" else 0.0 for _, _, w in rows])
-    fit = fit_bt(first, second, outcome, n_items=len(essays), allow_disconnected=True)
-    order = np.argsort(-fit.theta, kind="stable")
-    ranks = np.empty(len(essays), dtype=int)
-    ranks[order] = np.arange(1, len(essays) + 1)
-    for i, essay in enumerate(essays):
-        essay.theta = float(fit.theta[i])
-        essay.se = float(fit.se[i])
-        essay.infit = float(fit.infit[i])
-        essay.outfit = float(fit.outfit[i])
-        essay.comparison_count = int(fit.comparisons[i])
-        essay.wins = float(fit.wins[i])
-        essay.rank = int(ranks[i])
-    Essay.objects.bulk_update(essays, ["theta", "se", "infit", "outfit", "comparison_count", "wins", "rank", "updated_at"])
-    metadata_merge(
-        instance=batch,
-        values={
-            "scoring": {
-                "ssr": fit.ssr,
-                "separation": fit.separation,
-                "p_first_wins": fit.p_first_wins,
-                "n_comparisons": fit.n_comparisons,
-                "n_components": fit.n_components,
-                "converged": fit.converged,
-                "iterations": fit.iterations,
-                "log_likelihood": fit.log_likelihood,
-            }
-        },
+def _stopping_decision(*, batch: Batch, score: BatchScore | None, round_no: int) -> stopping.Decision:
+    """Gather what `engine.stopping.decide` needs from the batch, its request and its score."""
+    request = batch_request(batch=batch)
+    options = request.options
+    essays = list(batch.essays.order_by("id").values_list("id", "role"))
+    index_of = {pk: i for i, (pk, _) in enumerate(essays)}
+    n = len(essays)
+    is_student = np.array([role == EssayRole.STUDENT for _, role in essays])
+    judged = _judged_pairs(batch=batch, index_of=index_of)
+    ordered_judged = np.unique(judged[:, 0] * n + judged[:, 1]).size
+    projection = score.projection if score else None
+    state = stopping.StoppingState(
+        rounds_completed=round_no,
+        comparisons=batch.comparisons_planned,
+        ssr=score.fit.ssr if score else float("nan"),
+        student_comparisons=score.fit.comparisons[is_student] if score else np.zeros(int(is_student.sum()), dtype=np.int64),
+        # A pair may be judged once in each order (position balance), so ordered pairs count.
+        pairs_available=n * (n - 1) - ordered_judged,
+        cost=float(batch.cost_usd),
+        primary_probability=projection.primary_probability[is_student] if projection else None,
     )
+    config = stopping.StoppingConfig(
+        reliability_target=options.reliability_target or settings.CJ_RELIABILITY_TARGET,
+        min_comparisons=options.min_comparisons_per_essay or settings.CJ_MIN_COMPARISONS_PER_ESSAY,
+        max_comparisons=None,
+        budget=_budget_of(batch),
+        cost_limit=options.cost_limit_usd,
+        max_rounds=_max_rounds(request),
+        grade_confidence=options.grade_confidence,
+    )
+    return stopping.decide(state, config)
 
 
 def _batch_finish(*, batch: Batch, state: str, reason: str, message: str) -> None:

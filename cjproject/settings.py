@@ -192,6 +192,11 @@ CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = CELERY_BROKER_TRANSPORT_OPTIONS
 CJ_COMPARISONS_PER_ESSAY = _number("CJ_COMPARISONS_PER_ESSAY", 10, minimum=1)
 CJ_MAX_COMPARISONS_CEILING = _number("CJ_MAX_COMPARISONS_CEILING", 20000, minimum=1)
 CJ_MAX_ROUNDS = _number("CJ_MAX_ROUNDS", 6, minimum=1)
+# A batch stops early once SSR reaches this and every student has the minimum comparisons.
+CJ_RELIABILITY_TARGET = _number("CJ_RELIABILITY_TARGET", 0.9, cast=float, minimum=0.0)
+CJ_MIN_COMPARISONS_PER_ESSAY = _number("CJ_MIN_COMPARISONS_PER_ESSAY", 6, minimum=1)
+if CJ_RELIABILITY_TARGET >= 1.0:
+    raise ImproperlyConfigured(f"CJ_RELIABILITY_TARGET={CJ_RELIABILITY_TARGET} must be below 1 (SSR never reaches 1).")
 CJ_STALL_TIMEOUT_SECONDS = _number("CJ_STALL_TIMEOUT_SECONDS", 3600, minimum=60)
 CJ_SWEEP_GRACE_SECONDS = _number("CJ_SWEEP_GRACE_SECONDS", 60, minimum=0)
 

@@ -122,3 +122,46 @@ def test_the_sweeper_fails_a_batch_that_stopped_progressing(owner, monkeypatch, 
     assert (failed.state, failed.end_reason) == ("failed", "stalled")
     assert "no progress" in failed.end_message
     assert failed.comparisons.exclude(status="cancelled").count() == 0
+
+
+def test_students_get_genuine_grade_probabilities_from_the_anchors(owner, assignment):
+    batch = _start(owner, n=8, assignment_id=assignment.pk, options={"comparisons_per_essay": 8})
+    students = batch.essays.filter(role="student")
+    for essay in students:
+        assert essay.projected_grade in ("F", "E", "D", "C", "B", "A")
+        assert sum(essay.grade_probabilities.values()) == pytest.approx(1.0, abs=1e-4)
+        assert essay.grade_probability == pytest.approx(essay.grade_probabilities[essay.projected_grade], abs=1e-4)
+        assert essay.grade_confidence in ("high", "medium", "low")
+    assert any(0.0 < p < 1.0 for e in students for p in e.grade_probabilities.values()), "probabilities must not be one-hot"
+    assert batch.essays.filter(role="anchor").exclude(projected_grade="").count() == 0
+    grading = batch.processing_metadata["grading"]
+    assert grading["available"] is True
+    assert grading["grades"] == ["F", "E", "D", "C", "B", "A"]
+    alignment = batch.processing_metadata["anchor_alignment"]
+    assert alignment["n_anchors"] == 3
+    assert all(label.startswith("anchor:") for pair in alignment["inversions"] for label in pair)
+
+
+def test_a_guest_batch_is_ranked_without_grades_and_says_why(owner):
+    batch = _start(owner, n=6)
+    assert batch.state == "completed"
+    assert batch.essays.exclude(projected_grade="").count() == 0
+    assert batch.processing_metadata["grading"] == {
+        "available": False,
+        "reason": "guest batch: no assignment, so no anchors and no grades",
+    }
+
+
+def test_a_batch_stops_early_once_the_reliability_target_is_reached(owner):
+    batch = _start(owner, n=10, options={"comparisons_per_essay": 20, "reliability_target": 0.05, "min_comparisons_per_essay": 2})
+    assert (batch.state, batch.end_reason) == ("completed", "reliability_reached")
+    assert batch.comparisons_planned < batch.processing_metadata["comparison_budget"]["max_pairs_requested"]
+    last = batch.processing_metadata["decisions"][-1]
+    assert last["decision"] == "reliability_reached"
+    assert last["ssr"] >= last["reliability_target"] == 0.05
+    assert last["fewest_student_comparisons"] >= 2
+
+
+def test_the_round_limit_ends_a_batch_with_max_rounds(owner):
+    batch = _start(owner, n=6, options={"max_rounds": 1, "comparisons_per_essay": 10})
+    assert (batch.state, batch.end_reason, batch.current_round) == ("completed", "max_rounds", 1)

@@ -88,23 +88,52 @@ class Command(BaseCommand):
 
     def _print(self, batch: Batch) -> None:
         progress = selectors.batch_progress(batch=batch)
-        scoring = batch.processing_metadata.get("scoring", {})
+        meta = batch.processing_metadata
+        scoring, grading, alignment = meta.get("scoring", {}), meta.get("grading", {}), meta.get("anchor_alignment", {})
         self.stdout.write("")
-        self.stdout.write(f"{'rank':>4}  {'essay':<16} {'role':<7} {'grade':<6} {'theta':>7} {'± SE':>6} {'comp':>5} {'wins':>5}")
+        header = f"{'rank':>4}  {'essay':<14} {'role':<7} {'theta':>6} {'± SE':>5} {'comp':>4}  {'grade':<6} {'P':>5}  confidence"
+        self.stdout.write(header)
         for row in selectors.batch_ranking(batch=batch):
-            theta = f"{row.theta:7.2f}" if row.theta is not None else "      -"
-            se = f"{row.se:6.2f}" if row.se is not None else "     -"
-            grade = row.anchor_grade or row.projected_grade or ""
+            theta = f"{row.theta:6.2f}" if row.theta is not None else "     -"
+            se = f"{row.se:5.2f}" if row.se is not None else "    -"
+            if row.anchor_grade:
+                grade, probability, confidence = row.anchor_grade, "", "(anchor: known grade)"
+            else:
+                grade = row.projected_grade or "-"
+                probability = f"{row.grade_probability:.2f}" if row.grade_probability is not None else ""
+                confidence = row.grade_confidence
             rank = row.rank or "-"
-            self.stdout.write(
-                f"{rank:>4}  {row.external_id:<16} {row.role:<7} {grade:<6} {theta} {se} {row.comparisons:>5} {row.wins:>5.1f}"
-            )
+            line = f"{rank:>4}  {row.external_id:<14} {row.role:<7} {theta} {se} {row.comparisons:>4}"
+            self.stdout.write(f"{line}  {grade:<6} {probability:>5}  {confidence}")
         self.stdout.write("")
+        ssr = scoring.get("ssr")
         self.stdout.write(
             f"State: {batch.state} ({batch.end_reason}); rounds: {progress['rounds']}; comparisons: "
-            f"{progress['succeeded']} judged, {progress['failed']} failed; "
-            f"SSR: {scoring.get('ssr', float('nan')):.3f}; cost: ${progress['cost_usd']:.4f}"
+            f"{progress['succeeded']} judged, {progress['failed']} failed; cost: ${progress['cost_usd']:.4f}"
         )
+        self.stdout.write(
+            f"Reliability: SSR {ssr:.3f}" if ssr is not None else "Reliability: not available",
+            ending="",
+        )
+        if scoring.get("order_effect") is not None:
+            self.stdout.write(
+                f"; position bias {scoring['order_effect']:+.2f} ± {scoring['order_effect_se']:.2f} logits "
+                f"(first shown won {scoring['p_first_wins']:.0%})",
+                ending="",
+            )
+        self.stdout.write("")
+        if not grading.get("available", False):
+            self.stdout.write(f"Grades: not projected ({grading.get('reason', 'no scoring yet')})")
+        if alignment:
+            tau = alignment.get("kendall_tau")
+            self.stdout.write(
+                f"Anchor alignment: Kendall tau {tau:.2f}" if tau is not None else "Anchor alignment: tau not available",
+                ending="",
+            )
+            self.stdout.write(
+                f"; {len(alignment['inversions'])} inverted anchor pairs; zero-win anchors: "
+                f"{', '.join(alignment['zero_win_anchors']) or 'none'}"
+            )
         if settings.LLM_DEFAULT_PROVIDER == "mock":
             self.stdout.write(
                 "Judge: the offline mock (surface text features), NOT a language model: this ranking shows the flow, "

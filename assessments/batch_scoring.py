@@ -1,0 +1,186 @@
+"""Scoring a batch: rows to engine arrays, Bradley–Terry fit, grade projection, rows back.
+
+`batch_score` is the one place that translates between the database and the engine for a
+batch's statistics; the chord body (`services.round_complete`) and rescoring call it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from assessments.engine.grading import (
+    GradeProjection,
+    ProjectionUnavailable,
+    anchor_alignment,
+    calibrate_grades,
+    project_grades,
+)
+from assessments.engine.scoring import BTFit, fit_bt
+from assessments.metadata import metadata_merge
+from assessments.models import Batch, ComparisonStatus, Essay, EssayRole
+
+logger = logging.getLogger(__name__)
+
+# Below this many judged comparisons the order effect is not estimated (too little data to
+# separate it from the essays' θ); θ is then fitted without it.
+MIN_COMPARISONS_FOR_ORDER_EFFECT = 20
+
+
+@dataclass(frozen=True)
+class BatchScore:
+    essays: list[Essay]  # index order of every array below
+    fit: BTFit
+    is_student: np.ndarray
+    projection: GradeProjection | None
+    projection_unavailable: str | None
+
+
+def batch_score(*, batch: Batch) -> BatchScore | None:
+    """Fit every succeeded comparison of the batch, project grades, store both.
+
+    1. Essays in id order become indices; succeeded comparisons become (first, second, outcome).
+    2. Bradley–Terry with the order effect (when there is enough data), disconnected designs
+       allowed (the number of components is reported in the metadata).
+    3. With an assignment: calibrate grades on the anchors and project every essay; anchor
+       alignment (Kendall τ, inversions, winless anchors) is computed either way.
+    4. Essays are updated in one bulk UPDATE; the batch's `scoring`, `grading` and
+       `anchor_alignment` metadata are merged.
+    Returns None when nothing has been judged yet.
+    """
+    essays = list(batch.essays.order_by("id"))
+    index_of = {essay.pk: i for i, essay in enumerate(essays)}
+    rows = list(batch.comparisons.filter(status=ComparisonStatus.SUCCEEDED).values_list("essay_a_id", "essay_b_id", "winner"))
+    if not rows:
+        return None
+    first = np.array([index_of[a] for a, _, _ in rows], dtype=np.int64)
+    second = np.array([index_of[b] for _, b, _ in rows], dtype=np.int64)
+    outcome = np.array([1.0 if winner == "a" else 0.0 for _, _, winner in rows])
+    fit = fit_bt(
+        first,
+        second,
+        outcome,
+        n_items=len(essays),
+        order_effect=len(rows) >= MIN_COMPARISONS_FOR_ORDER_EFFECT,
+        allow_disconnected=True,
+    )
+    is_student = np.array([essay.role == EssayRole.STUDENT for essay in essays])
+    is_anchor = ~is_student
+    scale = batch.assignment.scale if batch.assignment_id else None
+    anchor_index = np.flatnonzero(is_anchor)
+    anchor_grade = np.array([scale.index(essays[i].anchor_grade) for i in anchor_index], dtype=np.int64) if scale else None
+
+    projection: GradeProjection | None = None
+    unavailable: str | None = None
+    if scale is None:
+        unavailable = "guest batch: no assignment, so no anchors and no grades"
+    else:
+        calibration = calibrate_grades(
+            theta=fit.theta, se=fit.se, anchor_index=anchor_index, anchor_grade=anchor_grade, grades=scale.grades
+        )
+        if isinstance(calibration, ProjectionUnavailable):
+            unavailable = f"{calibration.reason}: {calibration.detail}"
+        else:
+            projection = project_grades(theta=fit.theta, se=fit.se, calibration=calibration)
+
+    _store_essays(essays=essays, fit=fit, is_student=is_student, projection=projection, grades=scale.grades if scale else ())
+    winners = np.where(outcome == 1.0, first, second)
+    losers = np.where(outcome == 1.0, second, first)
+    values: dict[str, Any] = {
+        "scoring": _scoring_summary(fit),
+        "grading": _grading_summary(projection, unavailable),
+    }
+    if scale is not None and anchor_index.size:
+        alignment = anchor_alignment(
+            theta=fit.theta, anchor_index=anchor_index, anchor_grade=anchor_grade, winners=winners, losers=losers
+        )
+        label = [essay.external_id for essay in essays]
+        values["anchor_alignment"] = {
+            "n_anchors": alignment.n_anchors,
+            "kendall_tau": _finite(alignment.kendall_tau),
+            "inversions": [[label[lo], label[hi]] for lo, hi in alignment.inversions],
+            "judged_inversions": [[label[w], label[lo]] for w, lo in alignment.judged_inversions],
+            "zero_win_anchors": [label[i] for i in alignment.zero_win_anchors],
+        }
+    metadata_merge(instance=batch, values=values)
+    return BatchScore(essays=essays, fit=fit, is_student=is_student, projection=projection, projection_unavailable=unavailable)
+
+
+def _store_essays(
+    *, essays: list[Essay], fit: BTFit, is_student: np.ndarray, projection: GradeProjection | None, grades: tuple[str, ...]
+) -> None:
+    order = np.argsort(-fit.theta, kind="stable")
+    ranks = np.empty(len(essays), dtype=np.int64)
+    ranks[order] = np.arange(1, len(essays) + 1)
+    for i, essay in enumerate(essays):
+        essay.theta = float(fit.theta[i])
+        essay.se = float(fit.se[i])
+        essay.infit = _finite(fit.infit[i])
+        essay.outfit = _finite(fit.outfit[i])
+        essay.comparison_count = int(fit.comparisons[i])
+        essay.wins = float(fit.wins[i])
+        essay.rank = int(ranks[i])
+        if projection is not None and is_student[i] and projection.primary[i] >= 0:
+            essay.projected_grade = grades[int(projection.primary[i])]
+            essay.grade_probabilities = {g: round(float(p), 6) for g, p in zip(grades, projection.probabilities[i], strict=True)}
+            essay.grade_probability = float(projection.primary_probability[i])
+            essay.expected_grade = float(projection.expected[i])
+            essay.grade_confidence = projection.confidence[i]
+        else:
+            essay.projected_grade, essay.grade_probabilities = "", {}
+            essay.grade_probability = essay.expected_grade = None
+            essay.grade_confidence = ""
+    Essay.objects.bulk_update(
+        essays,
+        [
+            "theta",
+            "se",
+            "infit",
+            "outfit",
+            "comparison_count",
+            "wins",
+            "rank",
+            "projected_grade",
+            "grade_probabilities",
+            "grade_probability",
+            "expected_grade",
+            "grade_confidence",
+        ],
+        batch_size=500,
+    )
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def _scoring_summary(fit: BTFit) -> dict[str, Any]:
+    return {
+        "ssr": _finite(fit.ssr),
+        "separation": _finite(fit.separation),
+        "p_first_wins": _finite(fit.p_first_wins),
+        "order_effect": fit.order_effect,
+        "order_effect_se": fit.order_effect_se,
+        "n_comparisons": fit.n_comparisons,
+        "n_components": fit.n_components,
+        "converged": fit.converged,
+        "iterations": fit.iterations,
+        "log_likelihood": _finite(fit.log_likelihood),
+    }
+
+
+def _grading_summary(projection: GradeProjection | None, unavailable: str | None) -> dict[str, Any]:
+    if projection is None:
+        return {"available": False, "reason": unavailable}
+    calibration = projection.calibration
+    return {
+        "available": True,
+        "grades": list(calibration.grades),
+        "centres": [_finite(c) for c in calibration.centres],
+        "cuts": [_finite(c) for c in calibration.cuts],
+        "unplaced_grades": list(calibration.unplaced_grades),
+        "pooled_grades": [list(group) for group in calibration.pooled_grades],
+    }
