@@ -69,19 +69,20 @@ class Command(BaseCommand):
             reliability_target=options["reliability_target"],
         )
         report = simulate_batch(config)
+        final = report.final
         summary = {
             "strategy": config.strategy,
             "judge_agreement": judge_agreement(config),
-            "rounds": report.rounds,
-            "comparisons": report.comparisons,
-            "comparisons_per_essay": report.comparisons_per_essay,
+            "rounds": final.round,
+            "comparisons": final.comparisons,
+            "comparisons_per_essay": final.comparisons_per_essay,
             "end_reason": report.end_reason,
-            "spearman": report.spearman,
-            "kendall": report.kendall,
-            "grade_exact": report.grade_exact,
-            "grade_adjacent": report.grade_adjacent,
-            "qwk": report.qwk,
-            "ssr": report.ssr,
+            "spearman": final.spearman,
+            "kendall": final.kendall,
+            "grade_exact": final.grade_exact,
+            "grade_adjacent": final.grade_adjacent,
+            "qwk": final.qwk,
+            "ssr": final.ssr,
             "projection_unavailable": report.projection_unavailable,
         }
         if options["json"]:
@@ -101,6 +102,6 @@ class Command(BaseCommand):
                 f"{p.grade_exact:>6.2f} {p.grade_adjacent:>8.2f} {p.qwk:>6.3f} {p.ssr:>6.3f}"
             )
         self.stdout.write(
-            f"End: {report.end_reason} after {report.rounds} rounds and {report.comparisons} comparisons"
+            f"End: {report.end_reason} after {final.round} rounds and {final.comparisons} comparisons"
             + (f"; grades unavailable: {report.projection_unavailable}" if report.projection_unavailable else "")
         )
