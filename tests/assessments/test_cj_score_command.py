@@ -89,7 +89,10 @@ def test_a_bad_file_is_refused_naming_the_line_and_column(tmp_path, text, expect
 def test_a_bad_file_exits_non_zero(tmp_path):
     result = subprocess.run(
         [sys.executable, "manage.py", "cj_score", str(_write(tmp_path, "winner,loser\nx,\n"))],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode != 0
     assert "line 2, column loser" in result.stderr
