@@ -9,6 +9,7 @@ event history, has its own helper with the same guarantees.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from django.db import connection, models, transaction
@@ -17,10 +18,22 @@ from pydantic import BaseModel
 FIELD = "processing_metadata"
 
 
+def _finite(value: Any) -> Any:
+    """NaN and ±inf become None (JSON, and PostgreSQL's jsonb, have no such numbers)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
 def _jsonable(values: dict[str, Any] | BaseModel) -> dict[str, Any]:
     if isinstance(values, BaseModel):
-        return values.model_dump(mode="json")
-    return json.loads(json.dumps(values))  # fails early on values JSON cannot hold
+        values = values.model_dump(mode="json")
+    # Round-trip through JSON: fails early on values JSON cannot hold.
+    return json.loads(json.dumps(_finite(values), allow_nan=False))
 
 
 def _table_and_column(instance: models.Model) -> tuple[str, str, str]:

@@ -66,7 +66,8 @@ class BatchOptions(Contract):
     grade_confidence: float | None = Field(default=None, gt=0.0, le=1.0)
     cost_limit_usd: float | None = Field(default=None, gt=0.0)
     seed: int = Field(default=0, ge=0)
-    batching_mode: BatchingMode = "per_request"
+    # None: the gateway's default (LLM_BATCHING_MODE).
+    batching_mode: BatchingMode | None = None
 
 
 class CJAssessmentRequestData(Contract):

@@ -27,9 +27,10 @@ from assessments import workflow
 from assessments.batch_scoring import BatchScore, batch_score
 from assessments.engine import pairing, stopping
 from assessments.engine.scales import UnknownGradeError, get_scale
-from assessments.metadata import metadata_append
+from assessments.metadata import metadata_append, metadata_merge
 from assessments.models import (
     OPEN_COMPARISON_STATES,
+    TERMINAL_STATES,
     AnchorEssay,
     Assignment,
     Batch,
@@ -271,6 +272,15 @@ def _budget_of(batch: Batch) -> int:
     return int(batch.processing_metadata["comparison_budget"]["max_pairs_requested"])
 
 
+def _segment(batch: Batch) -> dict[str, Any]:
+    """The current run of rounds: the first one, or the latest continuation.
+
+    `start_round` and `start_planned` say where it began; round limits and round sizes count
+    from there. `reliability_target` None (a continuation without one) spends the new budget.
+    """
+    return batch.processing_metadata.get("segment", {"start_round": 1, "start_planned": 0, "reliability_target": "default"})
+
+
 def _max_rounds(request: CJAssessmentRequestData) -> int:
     return request.options.max_rounds or settings.CJ_MAX_ROUNDS
 
@@ -337,19 +347,20 @@ def _round_open(*, batch: Batch, round_no: int, boundaries: np.ndarray | None = 
 def round_dispatch(*, batch_id: int, round_no: int, comparison_ids: Sequence[int]) -> None:
     """Create the gateway requests and send the round as a chord (header: calls, body: scoring).
 
-    The header is flat: one gateway task per comparison; the body reads the database, never
-    the chord's result list.
+    The header is flat: gateway tasks (one per comparison, per bundle or per provider batch job,
+    by batching mode); the body reads the database, never the chord's result list.
     """
     from assessments.tasks import round_completed
-    from llmgateway.tasks import run_comparison
+    from llmgateway.services import batching_mode_resolve, comparison_signatures
 
     batch = Batch.objects.select_related("assignment").get(pk=batch_id)
     request = batch_request(batch=batch)
+    batching_mode = batching_mode_resolve(request.options.batching_mode)
     assignment = batch.assignment
     comparisons = Comparison.objects.filter(pk__in=comparison_ids, status=ComparisonStatus.PENDING).select_related(
         "essay_a", "essay_b"
     )
-    header = []
+    sent_ids = []
     for comparison in comparisons:
         llm_request = comparison_request_create(
             parts=PromptParts(
@@ -365,7 +376,7 @@ def round_dispatch(*, batch_id: int, round_no: int, comparison_ids: Sequence[int
                 batch_id=batch_id,
                 comparison_id=comparison.pk,
                 comparison_iteration=round_no,
-                cj_llm_batching_mode=request.options.batching_mode,
+                cj_llm_batching_mode=batching_mode,
             ).model_dump(mode="json"),
             callback=RESULT_CALLBACK_TASK,
         )
@@ -377,9 +388,10 @@ def round_dispatch(*, batch_id: int, round_no: int, comparison_ids: Sequence[int
             request_metadata=llm_request.metadata,
         )
         if sent:
-            header.append(run_comparison.si(llm_request.pk))
+            sent_ids.append(llm_request.pk)
+    header = comparison_signatures(request_ids=sent_ids, batching_mode=batching_mode)
     body = round_completed.si(batch_id, round_no)
-    logger.info("Round sent", extra={"batch_id": batch_id, "round": round_no, "comparisons": len(header)})
+    logger.info("Round sent", extra={"batch_id": batch_id, "round": round_no, "comparisons": len(sent_ids)})
     if header:
         chord(header)(body)
     else:
@@ -468,13 +480,33 @@ def round_complete(*, batch_id: int, round_no: int) -> None:
         logger.info("Continuation decision evaluated", extra={"batch_id": batch_id, **entry})
         metadata_append(instance=batch, key="decisions", item=entry)
         if reason:
-            ssr = score.fit.ssr if score else float("nan")
-            _batch_finish(
-                batch=batch,
-                state=BatchState.COMPLETED,
-                reason=reason,
-                message=f"{batch.comparisons_succeeded} comparisons judged in {round_no} rounds; SSR {ssr:.3f}",
-            )
+            _batch_conclude(batch=batch, reason=reason, score=score, round_no=round_no)
+
+
+def _batch_conclude(*, batch: Batch, reason: str, score: BatchScore | None, round_no: int) -> None:
+    """Finish a batch the stopping rule ended: completed, unless too few judgements succeeded."""
+    batch.refresh_from_db()
+    resolved = batch.comparisons_succeeded + batch.comparisons_failed
+    share = batch.comparisons_succeeded / resolved if resolved else 0.0
+    if share < settings.CJ_MIN_SUCCESS_RATE:
+        _batch_finish(
+            batch=batch,
+            state=BatchState.FAILED,
+            reason=EndReason.LOW_SUCCESS_RATE,
+            message=(
+                f"only {batch.comparisons_succeeded} of {resolved} judgements succeeded ({share:.0%}), below the required "
+                f"{settings.CJ_MIN_SUCCESS_RATE:.0%}; the judge ({batch.comparisons_failed} failures) is not reliable enough "
+                f"to rank this batch (the stopping rule had said: {reason})"
+            ),
+        )
+        return
+    ssr = score.fit.ssr if score else float("nan")
+    _batch_finish(
+        batch=batch,
+        state=BatchState.COMPLETED,
+        reason=reason,
+        message=f"{batch.comparisons_succeeded} comparisons judged in {round_no} rounds; SSR {ssr:.3f}",
+    )
 
 
 def _stopping_decision(*, batch: Batch, score: BatchScore | None, round_no: int) -> stopping.Decision:
@@ -488,8 +520,12 @@ def _stopping_decision(*, batch: Batch, score: BatchScore | None, round_no: int)
     judged = _judged_pairs(batch=batch, index_of=index_of)
     ordered_judged = np.unique(judged[:, 0] * n + judged[:, 1]).size
     projection = score.projection if score else None
+    segment = _segment(batch)
+    reliability_target = segment["reliability_target"]
+    if reliability_target == "default":
+        reliability_target = options.reliability_target or settings.CJ_RELIABILITY_TARGET
     state = stopping.StoppingState(
-        rounds_completed=round_no,
+        rounds_completed=round_no - segment["start_round"] + 1,
         comparisons=batch.comparisons_planned,
         ssr=score.fit.ssr if score else float("nan"),
         student_comparisons=score.fit.comparisons[is_student] if score else np.zeros(int(is_student.sum()), dtype=np.int64),
@@ -499,13 +535,13 @@ def _stopping_decision(*, batch: Batch, score: BatchScore | None, round_no: int)
         primary_probability=projection.primary_probability[is_student] if projection else None,
     )
     config = stopping.StoppingConfig(
-        reliability_target=options.reliability_target or settings.CJ_RELIABILITY_TARGET,
+        reliability_target=reliability_target,
         min_comparisons=options.min_comparisons_per_essay or settings.CJ_MIN_COMPARISONS_PER_ESSAY,
         max_comparisons=None,
         budget=_budget_of(batch),
         cost_limit=options.cost_limit_usd,
         max_rounds=_max_rounds(request),
-        grade_confidence=options.grade_confidence,
+        grade_confidence=options.grade_confidence if segment["reliability_target"] == "default" else None,
     )
     return stopping.decide(state, config)
 
@@ -516,6 +552,117 @@ def _batch_finish(*, batch: Batch, state: str, reason: str, message: str) -> Non
     )
     metadata_append(instance=batch, key="events", item={"at": timezone.now().isoformat(), "event": state, "end_reason": reason})
     logger.info("Batch finished", extra={"batch_id": batch.pk, "state": state, "end_reason": reason})
+
+
+# --- Actions on a batch ------------------------------------------------------------------------
+
+
+def batch_cancel(*, batch_id: int) -> bool:
+    """Stop a batch: nothing more is sent, waiting comparisons are cancelled, results arriving
+    later are ignored (they find no waiting comparison). False when it had already finished."""
+    with transaction.atomic():
+        now = timezone.now()
+        cancelled = (
+            Batch.objects.filter(pk=batch_id)
+            .exclude(state__in=TERMINAL_STATES)
+            .update(
+                state=BatchState.CANCELLED,
+                end_reason=EndReason.CANCELLED,
+                end_message="cancelled on request",
+                finished_at=now,
+                updated_at=now,
+            )
+        )
+        if not cancelled:
+            return False
+        waiting = Comparison.objects.filter(batch_id=batch_id, status__in=OPEN_COMPARISON_STATES).update(
+            status=ComparisonStatus.CANCELLED, completed_at=now
+        )
+        batch = Batch.objects.get(pk=batch_id)
+        metadata_append(
+            instance=batch, key="events", item={"at": now.isoformat(), "event": "cancelled", "waiting_cancelled": waiting}
+        )
+    logger.info("Batch cancelled", extra={"batch_id": batch_id, "waiting_cancelled": waiting})
+    return True
+
+
+def batch_rescore(*, batch_id: int) -> BatchScore | None:
+    """Refit θ, SE and grades from the stored comparisons; no model is called."""
+    with transaction.atomic():
+        batch = Batch.objects.select_for_update().get(pk=batch_id)
+        score = batch_score(batch=batch)
+        metadata_append(instance=batch, key="events", item={"at": timezone.now().isoformat(), "event": "rescored"})
+    logger.info("Batch rescored", extra={"batch_id": batch_id})
+    return score
+
+
+def batch_continue(*, batch_id: int, additional_comparisons: int, reliability_target: float | None = None) -> Batch:
+    """Judge more pairs for a finished batch: a new budget on top of what was used, history kept.
+
+    The batch goes back to running and the next round (adaptive, from the current θ) is sent
+    on commit. Without a `reliability_target` the new budget is spent in full (the batch had
+    already met or missed its target); the round limit counts from the continuation.
+    """
+    if additional_comparisons < 1:
+        raise InvalidInput("invalid continuation", fields={"additional_comparisons": ["must be at least 1"]})
+    if reliability_target is not None and not 0 < reliability_target < 1:
+        raise InvalidInput("invalid continuation", fields={"reliability_target": ["must be between 0 and 1 (exclusive)"]})
+    with transaction.atomic():
+        batch = Batch.objects.select_for_update().get(pk=batch_id)
+        if batch.state not in (BatchState.COMPLETED, BatchState.FAILED) or batch.end_reason == EndReason.INSUFFICIENT_ESSAYS:
+            raise InvalidInput(
+                "batch cannot be continued",
+                fields={
+                    "state": [
+                        f"a {batch.state} batch ({batch.end_reason or 'no end reason'}) cannot be continued; "
+                        "only completed or failed batches with essays to compare can"
+                    ]
+                },
+            )
+        ceiling = settings.CJ_MAX_COMPARISONS_CEILING
+        new_budget = min(batch.comparisons_planned + additional_comparisons, ceiling)
+        if new_budget <= batch.comparisons_planned:
+            raise InvalidInput(
+                "invalid continuation",
+                fields={"additional_comparisons": [f"the batch is at the ceiling of {ceiling} comparisons"]},
+            )
+        next_round = batch.current_round + 1
+        previous = {"state": batch.state, "end_reason": batch.end_reason, "round": batch.current_round}
+        Batch.objects.filter(pk=batch_id).update(
+            state=BatchState.RUNNING, end_reason="", end_message="", finished_at=None, updated_at=timezone.now()
+        )
+        metadata_merge(
+            instance=batch,
+            values={
+                "comparison_budget": ComparisonBudget(max_pairs_requested=new_budget, source="runner_override"),
+                "segment": {
+                    "start_round": next_round,
+                    "start_planned": batch.comparisons_planned,
+                    "reliability_target": reliability_target,
+                },
+            },
+        )
+        metadata_append(
+            instance=batch,
+            key="continuations",
+            item={
+                "at": timezone.now().isoformat(),
+                "from": previous,
+                "additional_comparisons": additional_comparisons,
+                "budget": new_budget,
+            },
+        )
+        batch.refresh_from_db()
+        boundaries = None
+        grading = batch.processing_metadata.get("grading", {})
+        if grading.get("available"):
+            boundaries = np.array([c for c in grading["cuts"] if c is not None])
+        if _round_open(batch=batch, round_no=next_round, boundaries=boundaries) == 0:
+            _batch_finish(
+                batch=batch, state=BatchState.COMPLETED, reason=EndReason.PAIRS_EXHAUSTED, message="no pair left to compare"
+            )
+    logger.info("Batch continued", extra={"batch_id": batch_id, "round": next_round, "budget": new_budget})
+    return Batch.objects.get(pk=batch_id)
 
 
 # --- Recovery ----------------------------------------------------------------------------------

@@ -4,8 +4,8 @@ Queues:
 - `cj`: orchestration (plan a round, score it, finalize, sweep);
 - `llm`: provider calls (run a worker with --prefetch-multiplier=1: a call is slow and must not
   wait behind another in a prefetch buffer);
-- `llm_batch`: provider batch-API polling (declared now so workers and Flower know it; its
-  poller arrives with the provider batch APIs).
+- `llm_batch`: the gateway's slow housekeeping: waiting on provider batch-API jobs, polling
+  them (beat), the `queue_metrics_snapshot` log line (beat) and webhooks.
 
 Serialization, acknowledgement, time limits and the broker settings are in cjproject/settings.py
 (the `CELERY_` block); without a broker, tasks run in process (the embedded default).
@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from django.conf import settings
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cjproject.settings")
@@ -32,12 +33,24 @@ app.conf.task_create_missing_queues = False
 app.conf.task_routes = {
     "assessments.*": {"queue": QUEUE_CJ},
     "llmgateway.run_comparison": {"queue": QUEUE_LLM},
+    "llmgateway.run_comparison_bundle": {"queue": QUEUE_LLM},
+    "llmgateway.*": {"queue": QUEUE_LLM_BATCH},
 }
 app.conf.beat_schedule = {
     "sweep-stalled-batches": {
         "task": "assessments.sweep_batches",
         "schedule": 60.0,
         "options": {"queue": QUEUE_CJ, "expires": 55},
+    },
+    "poll-provider-batches": {
+        "task": "llmgateway.poll_provider_batches",
+        "schedule": float(settings.LLM_BATCH_POLL_SECONDS),
+        "options": {"queue": QUEUE_LLM_BATCH, "expires": max(1, settings.LLM_BATCH_POLL_SECONDS - 1)},
+    },
+    "queue-metrics-snapshot": {
+        "task": "llmgateway.queue_metrics_snapshot",
+        "schedule": float(settings.LLM_METRICS_SNAPSHOT_SECONDS),
+        "options": {"queue": QUEUE_LLM_BATCH, "expires": max(1, settings.LLM_METRICS_SNAPSHOT_SECONDS - 1)},
     },
 }
 app.autodiscover_tasks(["assessments", "llmgateway"])

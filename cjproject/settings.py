@@ -195,6 +195,8 @@ CJ_MAX_ROUNDS = _number("CJ_MAX_ROUNDS", 6, minimum=1)
 # A batch stops early once SSR reaches this and every student has the minimum comparisons.
 CJ_RELIABILITY_TARGET = _number("CJ_RELIABILITY_TARGET", 0.9, cast=float, minimum=0.0)
 CJ_MIN_COMPARISONS_PER_ESSAY = _number("CJ_MIN_COMPARISONS_PER_ESSAY", 6, minimum=1)
+# A batch whose judgements succeeded less often than this fails with end reason low_success_rate.
+CJ_MIN_SUCCESS_RATE = _number("CJ_MIN_SUCCESS_RATE", 0.8, cast=float, minimum=0.0)
 if CJ_RELIABILITY_TARGET >= 1.0:
     raise ImproperlyConfigured(f"CJ_RELIABILITY_TARGET={CJ_RELIABILITY_TARGET} must be below 1 (SSR never reaches 1).")
 CJ_STALL_TIMEOUT_SECONDS = _number("CJ_STALL_TIMEOUT_SECONDS", 3600, minimum=60)
@@ -222,6 +224,49 @@ LLM_CREDENTIALS = {
 }
 # Seed of the offline mock judge: the same seed gives the same verdicts.
 LLM_MOCK_SEED = env.str("LLM_MOCK_SEED", default="cj-mock")
+
+
+def _mock_behaviour(raw: str) -> dict[str, float]:
+    """`latency_ms=1000,error_rate=0.05,...` → the mock's behaviour, validated (schemas.MockBehaviour)."""
+    from pydantic import ValidationError
+
+    from llmgateway.schemas import MockBehaviour
+
+    allowed = ", ".join(MockBehaviour.model_fields)
+    try:
+        pairs = dict(item.split("=", 1) for item in raw.split(",") if item.strip())
+        return MockBehaviour.model_validate({k.strip(): float(v) for k, v in pairs.items()}).model_dump()
+    except ValidationError as exc:
+        problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    except ValueError:
+        problem = "not key=number pairs"
+    raise ImproperlyConfigured(f"LLM_MOCK_BEHAVIOUR={raw!r} is invalid ({problem}); use key=number pairs of: {allowed}.")
+
+
+# Latency and fault injection of the mock, and the simulated judge's noise (key=number, comma-separated).
+LLM_MOCK_BEHAVIOUR = _mock_behaviour(env.str("LLM_MOCK_BEHAVIOUR", default=""))
+# Batching: the default mode; whether a caller's per-batch mode (its metadata hint) is honoured.
+LLM_BATCHING_MODE = _choice("LLM_BATCHING_MODE", "per_request", ("per_request", "serial_bundle", "provider_batch_api"))
+LLM_BATCHING_HINTS = _bool("LLM_BATCHING_HINTS", True)
+# serial_bundle: comparisons per bundle task, and provider calls a worker process keeps in flight.
+LLM_BUNDLE_SIZE = _number("LLM_BUNDLE_SIZE", 100, minimum=1)
+LLM_MAX_IN_FLIGHT = _number("LLM_MAX_IN_FLIGHT", 128, minimum=1)
+# Retries (Celery countdowns, jittered exponential backoff capped by LLM_RETRY_MAX_DELAY).
+LLM_MAX_ATTEMPTS = _number("LLM_MAX_ATTEMPTS", 5, minimum=1)
+LLM_INVALID_RESPONSE_RETRIES = _number("LLM_INVALID_RESPONSE_RETRIES", 2, minimum=0)
+LLM_RETRY_BASE_DELAY = _number("LLM_RETRY_BASE_DELAY", 2.0, cast=float, minimum=0)
+LLM_REQUEST_TIMEOUT = _number("LLM_REQUEST_TIMEOUT", 120, minimum=1)
+# Circuit breaker per provider/model (state in Redis).
+LLM_BREAKER_FAILURE_THRESHOLD = _number("LLM_BREAKER_FAILURE_THRESHOLD", 5, minimum=1)
+LLM_BREAKER_COOLDOWN_SECONDS = _number("LLM_BREAKER_COOLDOWN_SECONDS", 30, minimum=1)
+# Token bucket per provider/model until the providers' headers say otherwise (0: no limit).
+LLM_RATE_LIMIT_REQUESTS_PER_MINUTE = _number("LLM_RATE_LIMIT_REQUESTS_PER_MINUTE", 0, minimum=0)
+LLM_RATE_LIMIT_TOKENS_PER_MINUTE = _number("LLM_RATE_LIMIT_TOKENS_PER_MINUTE", 0, minimum=0)
+# Beat: how often provider batch jobs are polled, and the queue_metrics_snapshot log line.
+LLM_BATCH_POLL_SECONDS = _number("LLM_BATCH_POLL_SECONDS", 60, minimum=1)
+LLM_METRICS_SNAPSHOT_SECONDS = _number("LLM_METRICS_SNAPSHOT_SECONDS", 60, minimum=5)
+# HMAC-SHA256 key of the webhooks of POST /api/v1/comparison (none: webhooks are refused).
+LLM_WEBHOOK_SECRET = env.str("LLM_WEBHOOK_SECRET", default="")
 
 # --- Logging -----------------------------------------------------------------------------------
 

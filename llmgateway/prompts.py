@@ -74,6 +74,11 @@ def build_prompt(parts: PromptParts, overrides: LLMConfigOverrides | None = None
     return Prompt(system=system, blocks=tuple(blocks))
 
 
+def estimate_tokens(text: str) -> int:
+    """A token estimate (about 4 characters a token in English prose), for caching and limits."""
+    return (len(text) + 3) // 4
+
+
 def prompt_sha256(canonical_request: dict[str, Any]) -> str:
     """sha256 of the canonical provider request (sorted keys, no whitespace): replayable."""
     encoded = json.dumps(canonical_request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

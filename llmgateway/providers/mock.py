@@ -37,6 +37,9 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 _SENTENCE_END = re.compile(r"[.!?]+")
 _LEARNER_ERRORS = re.compile(r"(\bi\b|\bdont\b|\bcant\b|\bwont\b|\balot\b|\bbecouse\b|\bthey was\b|\bhe have\b|\bshe have\b)")
 SIMULATED_MODEL = "mock-simulated-v1"
+# Logit per unit of heuristic quality difference. On the shipped sample, adjacent grades differ by
+# about 0.3 to 0.5 units, so the judge prefers the better of two neighbouring essays 70–80% of the time.
+HEURISTIC_SHARPNESS = 3.0
 
 
 def text_quality(text: str) -> float:
@@ -129,7 +132,7 @@ class MockProvider:
     @staticmethod
     def _heuristic(model: str, essays: dict[str, str]) -> tuple[str, float, str]:
         margin = text_quality(essays["A"]) - text_quality(essays["B"])
-        p_a = 1.0 / (1.0 + math.exp(-1.5 * margin))
+        p_a = 1.0 / (1.0 + math.exp(-HEURISTIC_SHARPNESS * margin))
         u = _uniform(settings.LLM_MOCK_SEED, model, essays["A"], essays["B"])
         winner = "A" if u < p_a else "B"
         p_winner = p_a if winner == "A" else 1.0 - p_a
@@ -165,7 +168,9 @@ class MockProvider:
     def batch_status(self, job_id: str) -> BatchJobStatus:
         return "ended"
 
-    def batch_results(self, job_id: str, *, requests: dict[str, tuple[dict[str, Any], CallContext]]) -> Iterator[BatchItemOutcome]:
+    def batch_results(
+        self, job_id: str, *, requests: dict[str, tuple[dict[str, Any], CallContext]]
+    ) -> Iterator[BatchItemOutcome]:
         for custom_id, (request, context) in requests.items():
             try:
                 yield BatchItemOutcome(custom_id=custom_id, reply=self.compare(request, context=context))

@@ -67,3 +67,12 @@ def test_eight_threads_appending_lose_no_item(batch):
         list(pool.map(lambda w: _hammer(batch.pk, w, 50, append), range(8)))
     events = Batch.objects.get(pk=batch.pk).processing_metadata["events"]
     assert sorted(map(tuple, events)) == [(w, n) for w in range(8) for n in range(50)]
+
+
+@pytest.mark.django_db
+def test_not_a_number_is_stored_as_null(batch):
+    metadata_merge(instance=batch, values={"scoring": {"ssr": float("nan"), "cuts": [1.0, float("inf")]}})
+    metadata_append(instance=batch, key="decisions", item={"ssr": float("nan")})
+    stored = Batch.objects.get(pk=batch.pk).processing_metadata
+    assert stored["scoring"] == {"ssr": None, "cuts": [1.0, None]}
+    assert stored["decisions"] == [{"ssr": None}]
