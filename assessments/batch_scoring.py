@@ -53,12 +53,15 @@ def batch_score(*, batch: Batch) -> BatchScore | None:
     """
     essays = list(batch.essays.order_by("id"))
     index_of = {essay.pk: i for i, essay in enumerate(essays)}
-    rows = list(batch.comparisons.filter(status=ComparisonStatus.SUCCEEDED).values_list("essay_a_id", "essay_b_id", "winner"))
+    rows = list(
+        batch.comparisons.filter(status=ComparisonStatus.SUCCEEDED).values_list("essay_a_id", "essay_b_id", "winner", "judge")
+    )
     if not rows:
         return None
-    first = np.array([index_of[a] for a, _, _ in rows], dtype=np.int64)
-    second = np.array([index_of[b] for _, b, _ in rows], dtype=np.int64)
-    outcome = np.array([1.0 if winner == "a" else 0.0 for _, _, winner in rows])
+    first = np.array([index_of[row[0]] for row in rows], dtype=np.int64)
+    second = np.array([index_of[row[1]] for row in rows], dtype=np.int64)
+    outcome = np.array([1.0 if row[2] == "a" else 0.0 for row in rows])
+    judges = np.array([row[3] or "default" for row in rows])
     fit = fit_bt(
         first,
         second,
@@ -87,11 +90,12 @@ def batch_score(*, batch: Batch) -> BatchScore | None:
             projection = project_grades(theta=fit.theta, se=fit.se, calibration=calibration)
 
     _store_essays(essays=essays, fit=fit, is_student=is_student, projection=projection, grades=scale.grades if scale else ())
-    winners = np.where(outcome == 1.0, first, second)
+    winners = np.where(outcome == 1.0, first, second)  # ties do not occur: a judge must pick A or B
     losers = np.where(outcome == 1.0, second, first)
     values: dict[str, Any] = {
         "scoring": _scoring_summary(fit),
         "grading": _grading_summary(projection, unavailable),
+        "judges": _judge_summary(fit=fit, first=first, second=second, outcome=outcome, judges=judges),
     }
     if scale is not None and anchor_index.size:
         alignment = anchor_alignment(
@@ -151,6 +155,36 @@ def _store_essays(
         ],
         batch_size=500,
     )
+
+
+def _judge_summary(
+    *, fit: BTFit, first: np.ndarray, second: np.ndarray, outcome: np.ndarray, judges: np.ndarray
+) -> list[dict[str, Any]]:
+    """Each judge against the consensus scale (the fit of every judge's comparisons).
+
+    `agreement_with_consensus`: share of its verdicts that the consensus predicts (the essay with
+    the higher θ, position effect included, won). `infit`: Σ squared residuals / Σ binomial
+    variances over its comparisons (1 = as noisy as the model expects; above 1.3, erratic).
+    `p_first_wins`: how often the essay it was shown first won (its own position bias).
+    """
+    gamma = fit.order_effect or 0.0
+    p_first = 1.0 / (1.0 + np.exp(-(fit.theta[first] - fit.theta[second] + gamma)))
+    residual2 = (outcome - p_first) ** 2
+    variance = p_first * (1.0 - p_first)
+    predicted = (p_first >= 0.5) == (outcome == 1.0)
+    summary = []
+    for label in sorted(set(judges.tolist())):
+        mask = judges == label
+        summary.append(
+            {
+                "judge": label,
+                "comparisons": int(mask.sum()),
+                "agreement_with_consensus": float(predicted[mask].mean()),
+                "infit": _finite(residual2[mask].sum() / variance[mask].sum()) if variance[mask].sum() > 0 else None,
+                "p_first_wins": float(outcome[mask].mean()),
+            }
+        )
+    return summary
 
 
 def _finite(value: float) -> float | None:

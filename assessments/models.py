@@ -213,6 +213,7 @@ class Comparison(models.Model):
     raw_response = models.JSONField(null=True, blank=True)
     provider = models.CharField(max_length=32, blank=True)
     model = models.CharField(max_length=128, blank=True)
+    judge = models.CharField(max_length=200, blank=True, help_text="Panel judge label (provider/model[, parameters]).")
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
     cache_read_tokens = models.PositiveIntegerField(default=0)

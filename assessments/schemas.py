@@ -65,6 +65,12 @@ class BatchOptions(Contract):
     # Stop once every student's P(projected grade) reaches this (off unless given).
     grade_confidence: float | None = Field(default=None, gt=0.0, le=1.0)
     cost_limit_usd: float | None = Field(default=None, gt=0.0)
+    # Judge each chosen pair in both orders (A/B and B/A) in the same round: position bias
+    # cancels pair by pair, at twice the comparisons per pair.
+    judge_both_orders: bool = False
+    # A judge panel: comparisons are spread over these judges in turn (each a provider/model and
+    # optional parameters, applied over llm_config_overrides). Empty: one judge.
+    judges: list[LLMConfigOverrides] = Field(default_factory=list, max_length=8)
     seed: int = Field(default=0, ge=0)
     # None: the gateway's default (LLM_BATCHING_MODE).
     batching_mode: BatchingMode | None = None
@@ -145,3 +151,4 @@ class CJLLMComparisonMetadata(Contract):
     comparison_iteration: int = Field(ge=1)
     cj_llm_batching_mode: BatchingMode = "per_request"
     prompt_sha256: str | None = None
+    judge: str = ""  # the panel judge's label ("" with a single judge)

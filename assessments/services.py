@@ -19,11 +19,11 @@ from celery import chord
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 from pydantic import ValidationError
 
-from assessments import workflow
+from assessments import metrics, workflow
 from assessments.batch_scoring import BatchScore, batch_score
 from assessments.engine import pairing, stopping
 from assessments.engine.scales import UnknownGradeError, get_scale
@@ -50,7 +50,7 @@ from assessments.schemas import (
     ComparisonBudget,
 )
 from cjproject.errors import InvalidInput, invalid_from_pydantic
-from llmgateway.schemas import ComparisonResult, PromptParts
+from llmgateway.schemas import ComparisonResult, LLMConfigOverrides, PromptParts
 from llmgateway.services import comparison_request_create, provider_resolve
 
 logger = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ def batch_create(*, owner: AbstractBaseUser, request: CJAssessmentRequestData | 
             request = CJAssessmentRequestData.model_validate(request)
         except ValidationError as exc:
             raise invalid_from_pydantic(exc, "batch request") from None
-    provider_resolve(overrides=request.llm_config_overrides)
+    batch_judges(request=request)  # every judge must exist: provider and model (errors name the field)
     with transaction.atomic():
         assignment = _assignment_for(owner=owner, request=request)
         overrides = request.llm_config_overrides
@@ -234,6 +234,30 @@ def _assignment_for(*, owner: AbstractBaseUser, request: CJAssessmentRequestData
     return assignment
 
 
+def batch_judges(*, request: CJAssessmentRequestData) -> list[tuple[str, LLMConfigOverrides | None]]:
+    """(label, overrides) of each judge: one without a panel, else each panel judge's parameters
+    applied over the batch's `llm_config_overrides`. Labels are unique within the batch."""
+    if not request.options.judges:
+        provider_resolve(overrides=request.llm_config_overrides)
+        return [("", request.llm_config_overrides)]
+    base = request.llm_config_overrides or LLMConfigOverrides()
+    judges: list[tuple[str, LLMConfigOverrides | None]] = []
+    for index, judge in enumerate(request.options.judges):
+        merged = base.model_copy(update=judge.model_dump(exclude_none=True))
+        try:
+            provider, model = provider_resolve(overrides=merged)
+        except InvalidInput as exc:
+            fields = {f"options.judges.{index}.{name.rsplit('.', 1)[-1]}": msgs for name, msgs in exc.fields.items()}
+            raise InvalidInput("unknown judge", fields=fields) from None
+        label = f"{provider.name}/{model}"
+        if merged.temperature_override is not None:
+            label += f" (temperature {merged.temperature_override:g})"
+        if any(existing == label for existing, _ in judges):
+            label += f" #{index + 1}"
+        judges.append((label, merged))
+    return judges
+
+
 def batch_request(*, batch: Batch) -> CJAssessmentRequestData:
     """Rehydrate the stored request: overrides, budget and user survive every round and restart."""
     stored = dict(batch.processing_metadata["original_request"])
@@ -311,6 +335,9 @@ def _round_open(*, batch: Batch, round_no: int, boundaries: np.ndarray | None = 
         return 0
     is_anchor = np.array([e["role"] == EssayRole.ANCHOR for e in essays])
     seed = request.options.seed * 1000 + round_no
+    both_orders = request.options.judge_both_orders and size >= 2
+    if both_orders:
+        size //= 2  # each chosen pair is judged twice, once in each order
     if round_no == 1:
         k = max(1, min(n - 1, round(2 * size / n)))
         pairs = pairing.initial_design(n, k=k, is_anchor=is_anchor, seed=seed)[:size]
@@ -329,6 +356,8 @@ def _round_open(*, batch: Batch, round_no: int, boundaries: np.ndarray | None = 
         pairs = pairing.plan_round(state, n_pairs=size, seed=seed).pairs
     if len(pairs) == 0:
         return 0
+    if both_orders:
+        pairs = np.concatenate([pairs, pairs[:, ::-1]])
     ids = [e["id"] for e in essays]
     rows = Comparison.objects.bulk_create(
         [Comparison(batch=batch, round_no=round_no, essay_a_id=ids[a], essay_b_id=ids[b]) for a, b in pairs]
@@ -360,8 +389,10 @@ def round_dispatch(*, batch_id: int, round_no: int, comparison_ids: Sequence[int
     comparisons = Comparison.objects.filter(pk__in=comparison_ids, status=ComparisonStatus.PENDING).select_related(
         "essay_a", "essay_b"
     )
+    judges = batch_judges(request=request)
     sent_ids = []
-    for comparison in comparisons:
+    for position, comparison in enumerate(comparisons):
+        judge, overrides = judges[position % len(judges)]
         llm_request = comparison_request_create(
             parts=PromptParts(
                 student_prompt=assignment.student_prompt if assignment else "",
@@ -369,7 +400,7 @@ def round_dispatch(*, batch_id: int, round_no: int, comparison_ids: Sequence[int
                 essay_a=comparison.essay_a.text,
                 essay_b=comparison.essay_b.text,
             ),
-            overrides=request.llm_config_overrides,
+            overrides=overrides,
             metadata=CJLLMComparisonMetadata(
                 essay_a_id=comparison.essay_a_id,
                 essay_b_id=comparison.essay_b_id,
@@ -377,6 +408,7 @@ def round_dispatch(*, batch_id: int, round_no: int, comparison_ids: Sequence[int
                 comparison_id=comparison.pk,
                 comparison_iteration=round_no,
                 cj_llm_batching_mode=batching_mode,
+                judge=judge,
             ).model_dump(mode="json"),
             callback=RESULT_CALLBACK_TASK,
         )
@@ -386,6 +418,7 @@ def round_dispatch(*, batch_id: int, round_no: int, comparison_ids: Sequence[int
             llm_request=llm_request,
             attempt=F("attempt") + 1,
             request_metadata=llm_request.metadata,
+            judge=judge,
         )
         if sent:
             sent_ids.append(llm_request.pk)
@@ -438,7 +471,9 @@ def comparison_record(*, result: ComparisonResult | dict[str, Any]) -> bool:
             )
     if not recorded:
         logger.info("Duplicate result ignored", extra={"batch_id": meta.batch_id, "comparison_id": meta.comparison_id})
-    return bool(recorded)
+        return False
+    metrics.record(counters={"cj_comparisons_recorded_total": {"status": fields["status"]}})
+    return True
 
 
 def round_complete(*, batch_id: int, round_no: int) -> None:
@@ -478,6 +513,11 @@ def round_complete(*, batch_id: int, round_no: int) -> None:
                 reason = EndReason.PAIRS_EXHAUSTED
         entry = {"round": round_no, "decision": reason or "continue", **decision.inputs}
         logger.info("Continuation decision evaluated", extra={"batch_id": batch_id, **entry})
+        planned_at = batch.comparisons.filter(round_no=round_no).aggregate(first=Min("created_at"))["first"]
+        metrics.record(
+            counters={"cj_rounds_total": {"decision": entry["decision"]}, "cj_decisions_total": {"decision": entry["decision"]}},
+            durations={"cj_round_duration_seconds": (timezone.now() - planned_at).total_seconds()} if planned_at else None,
+        )
         metadata_append(instance=batch, key="decisions", item=entry)
         if reason:
             _batch_conclude(batch=batch, reason=reason, score=score, round_no=round_no)
@@ -547,8 +587,17 @@ def _stopping_decision(*, batch: Batch, score: BatchScore | None, round_no: int)
 
 
 def _batch_finish(*, batch: Batch, state: str, reason: str, message: str) -> None:
-    Batch.objects.filter(pk=batch.pk).exclude(state__in=[BatchState.COMPLETED, BatchState.FAILED, BatchState.CANCELLED]).update(
-        state=state, end_reason=reason, end_message=message, finished_at=timezone.now(), updated_at=timezone.now()
+    finished = (
+        Batch.objects.filter(pk=batch.pk)
+        .exclude(state__in=TERMINAL_STATES)
+        .update(state=state, end_reason=reason, end_message=message, finished_at=timezone.now(), updated_at=timezone.now())
+    )
+    if not finished:
+        return
+    started_at = Batch.objects.values_list("started_at", flat=True).get(pk=batch.pk)
+    metrics.record(
+        counters={"cj_batches_finished_total": {"state": state, "end_reason": reason}},
+        durations={"cj_batch_duration_seconds": (timezone.now() - started_at).total_seconds()} if started_at else None,
     )
     metadata_append(instance=batch, key="events", item={"at": timezone.now().isoformat(), "event": state, "end_reason": reason})
     logger.info("Batch finished", extra={"batch_id": batch.pk, "state": state, "end_reason": reason})
@@ -677,11 +726,14 @@ def batch_sweep(*, now: Any = None) -> dict[str, list[int]]:
        and its body is run again.
     3. A running or scoring batch with no progress for `CJ_STALL_TIMEOUT_SECONDS`: failed, with
        end reason `stalled` and a message; its open comparisons are cancelled.
+    4. A comparison sent longer ago than its lease (`CJ_COMPARISON_LEASE_SECONDS`: its task was
+       lost, or its worker died) is sent again, the same request in the same order; after
+       `CJ_MAX_SEND_ATTEMPTS` sends it fails with category `lost` and is counted.
     """
     from assessments.tasks import round_completed
 
     now = now or timezone.now()
-    report: dict[str, list[int]] = {"driven": [], "failed": []}
+    report: dict[str, list[int]] = {"driven": [], "failed": [], "resent": [], "lost": []}
     stalled_before = now - timedelta(seconds=settings.CJ_STALL_TIMEOUT_SECONDS)
     for batch in Batch.objects.filter(state__in=[BatchState.RUNNING, BatchState.SCORING], updated_at__lt=stalled_before):
         with transaction.atomic():
@@ -718,4 +770,39 @@ def batch_sweep(*, now: Any = None) -> dict[str, list[int]]:
         logger.warning("Sweeper drives a round whose body never ran", extra={"batch_id": batch_id, "round": round_no})
         transaction.on_commit(lambda b=batch_id, r=round_no: round_completed.delay(b, r))
         report["driven"].append(batch_id)
+    _comparisons_resend_expired(now=now, report=report)
     return report
+
+
+def _comparisons_resend_expired(*, now: Any, report: dict[str, list[int]]) -> None:
+    """Re-send comparisons whose lease expired; fail those sent too often (category `lost`)."""
+    from llmgateway.services import comparison_signatures
+
+    lease_before = now - timedelta(seconds=settings.CJ_COMPARISON_LEASE_SECONDS)
+    expired = Comparison.objects.filter(
+        status=ComparisonStatus.SENT, sent_at__lt=lease_before, batch__state=BatchState.RUNNING, llm_request__isnull=False
+    ).values_list("pk", "batch_id", "llm_request_id", "attempt")
+    resend: list[int] = []
+    for comparison_id, batch_id, request_id, attempt in expired:
+        if attempt >= settings.CJ_MAX_SEND_ATTEMPTS:
+            with transaction.atomic():
+                lost = Comparison.objects.filter(pk=comparison_id, status=ComparisonStatus.SENT).update(
+                    status=ComparisonStatus.FAILED,
+                    error_category="lost",
+                    error_detail=f"no result after {attempt} sends, each waited {settings.CJ_COMPARISON_LEASE_SECONDS} s",
+                    completed_at=now,
+                )
+                if lost:
+                    Batch.objects.filter(pk=batch_id).update(comparisons_failed=F("comparisons_failed") + 1, updated_at=now)
+                    report["lost"].append(comparison_id)
+            continue
+        renewed = Comparison.objects.filter(pk=comparison_id, status=ComparisonStatus.SENT, sent_at__lt=lease_before).update(
+            sent_at=now, attempt=F("attempt") + 1
+        )
+        if renewed:
+            resend.append(request_id)
+            report["resent"].append(comparison_id)
+    if resend:
+        logger.warning("Sweeper re-sends comparisons whose lease expired", extra={"comparisons": len(resend)})
+        signatures = comparison_signatures(request_ids=resend, batching_mode="per_request")
+        transaction.on_commit(lambda: [signature.delay() for signature in signatures])

@@ -197,10 +197,21 @@ CJ_RELIABILITY_TARGET = _number("CJ_RELIABILITY_TARGET", 0.9, cast=float, minimu
 CJ_MIN_COMPARISONS_PER_ESSAY = _number("CJ_MIN_COMPARISONS_PER_ESSAY", 6, minimum=1)
 # A batch whose judgements succeeded less often than this fails with end reason low_success_rate.
 CJ_MIN_SUCCESS_RATE = _number("CJ_MIN_SUCCESS_RATE", 0.8, cast=float, minimum=0.0)
+if CJ_MIN_SUCCESS_RATE > 1.0:
+    raise ImproperlyConfigured(f"CJ_MIN_SUCCESS_RATE={CJ_MIN_SUCCESS_RATE} is a share: at most 1.")
 if CJ_RELIABILITY_TARGET >= 1.0:
     raise ImproperlyConfigured(f"CJ_RELIABILITY_TARGET={CJ_RELIABILITY_TARGET} must be below 1 (SSR never reaches 1).")
 CJ_STALL_TIMEOUT_SECONDS = _number("CJ_STALL_TIMEOUT_SECONDS", 3600, minimum=60)
 CJ_SWEEP_GRACE_SECONDS = _number("CJ_SWEEP_GRACE_SECONDS", 60, minimum=0)
+# A comparison sent this long ago without a result is sent again by the sweeper (a lost task or
+# a dead worker), at most CJ_MAX_SEND_ATTEMPTS times in all; then it fails (category "lost").
+CJ_COMPARISON_LEASE_SECONDS = _number("CJ_COMPARISON_LEASE_SECONDS", 1800, minimum=60)
+CJ_MAX_SEND_ATTEMPTS = _number("CJ_MAX_SEND_ATTEMPTS", 3, minimum=1)
+if CJ_COMPARISON_LEASE_SECONDS >= CJ_STALL_TIMEOUT_SECONDS:
+    raise ImproperlyConfigured(
+        f"CJ_COMPARISON_LEASE_SECONDS={CJ_COMPARISON_LEASE_SECONDS} must be below CJ_STALL_TIMEOUT_SECONDS="
+        f"{CJ_STALL_TIMEOUT_SECONDS}: a lost comparison must be re-sent before its batch is failed as stalled."
+    )
 
 # --- LLM providers -----------------------------------------------------------------------------
 # Keys and base URLs come from the environment only; they are never logged or returned.

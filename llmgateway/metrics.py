@@ -39,6 +39,23 @@ COUNTERS: dict[str, str] = {
     "llm_provider_errors_total": "Failed calls, by error category.",
     "llm_provider_retries_total": "Retries and deferrals, by reason.",
 }
+# Other apps add their own series (the gateway knows nothing of them) and live collectors.
+EXTRA_COLLECTORS: list[Collector] = []
+
+
+def register_counter(name: str, help_text: str) -> None:
+    COUNTERS.setdefault(name, help_text)
+
+
+def register_histogram(name: str, buckets: tuple[float, ...], help_text: str) -> None:
+    HISTOGRAMS.setdefault(name, (buckets, help_text))
+
+
+def register_collector(collector: Collector) -> None:
+    if not any(type(existing) is type(collector) for existing in EXTRA_COLLECTORS):
+        EXTRA_COLLECTORS.append(collector)
+
+
 _SEP = "\x1f"
 _COUNTERS_KEY = key("metrics", "counters")
 _HISTOGRAMS_KEY = key("metrics", "histograms")

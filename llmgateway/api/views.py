@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 
 from cjproject.errors import InvalidInput, fields_from_pydantic
 from llmgateway import selectors, services
-from llmgateway.metrics import RedisCollector
+from llmgateway.metrics import EXTRA_COLLECTORS, RedisCollector
 from llmgateway.models import LLMRequest
 from llmgateway.schemas import ComparisonRequestIn, PromptParts
 
@@ -154,4 +154,6 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     """`GET /metrics`: Prometheus text format, the figures of every worker process."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RedisCollector())
+    for collector in EXTRA_COLLECTORS:
+        registry.register(collector)
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
