@@ -65,3 +65,51 @@ def batch_progress(*, batch: Batch) -> dict[str, Any]:
         "cost_usd": float(batch.cost_usd),
         **totals,
     }
+
+
+EXPORT_COLUMNS = (
+    "rank",
+    "essay_id",
+    "role",
+    "anchor_grade",
+    "theta",
+    "se",
+    "theta_low_95",
+    "theta_high_95",
+    "comparisons",
+    "wins",
+    "infit",
+    "outfit",
+    "projected_grade",
+    "grade_probability",
+    "grade_confidence",
+    "expected_grade",
+)
+
+
+def batch_export_rows(*, batch: Batch) -> list[dict[str, Any]]:
+    """One row per essay, best first, with its 95% interval: what the CSV export writes."""
+    rows = []
+    for essay in Essay.objects.filter(batch=batch).order_by(F("rank").asc(nulls_last=True), "external_id"):
+        scored = essay.theta is not None and essay.se is not None
+        rows.append(
+            {
+                "rank": essay.rank,
+                "essay_id": essay.external_id,
+                "role": essay.role,
+                "anchor_grade": essay.anchor_grade or "",
+                "theta": essay.theta,
+                "se": essay.se,
+                "theta_low_95": essay.theta - 1.96 * essay.se if scored else None,
+                "theta_high_95": essay.theta + 1.96 * essay.se if scored else None,
+                "comparisons": essay.comparison_count,
+                "wins": essay.wins,
+                "infit": essay.infit,
+                "outfit": essay.outfit,
+                "projected_grade": essay.projected_grade,
+                "grade_probability": essay.grade_probability,
+                "grade_confidence": essay.grade_confidence,
+                "expected_grade": essay.expected_grade,
+            }
+        )
+    return rows

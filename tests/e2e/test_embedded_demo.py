@@ -1,5 +1,6 @@
 """The embedded default, as a new user meets it: SQLite, tasks in process, the offline mock judge."""
 
+import csv
 import os
 import subprocess
 import sys
@@ -20,7 +21,8 @@ def test_the_demo_runs_the_whole_flow_on_sqlite_in_process(tmp_path):
 
     migrate = _run(["migrate", "--verbosity", "0"], env)
     assert migrate.returncode == 0, migrate.stderr
-    demo = _run(["cj_demo", "--comparisons-per-essay", "4"], env)
+    export = tmp_path / "results.csv"
+    demo = _run(["cj_demo", "--comparisons-per-essay", "4", "--export", str(export)], env)
 
     assert demo.returncode == 0, demo.stderr
     out = demo.stdout
@@ -30,3 +32,9 @@ def test_the_demo_runs_the_whole_flow_on_sqlite_in_process(tmp_path):
     assert len(table) == 36  # 24 students and 12 anchors, each ranked once
     assert [int(line.split()[0]) for line in table] == list(range(1, 37))
     assert "anchor:A " in out and "essay_24" in out
+    rows = list(csv.DictReader(export.open()))
+    assert len(rows) == 36
+    assert [int(row["rank"]) for row in rows] == list(range(1, 37))
+    students = [row for row in rows if row["role"] == "student"]
+    assert all(row["projected_grade"] for row in students)
+    assert f"Results: {export}" in out

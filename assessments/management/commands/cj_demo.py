@@ -7,6 +7,7 @@ prints the ranking. The default judge is the offline mock: NOT a language model.
 
 from __future__ import annotations
 
+import csv
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--seed", type=int, default=0, help="pairing seed (default: 0)")
         parser.add_argument("--timeout", type=float, default=600, help="seconds to wait with a real broker (default: 600)")
+        parser.add_argument(
+            "--export",
+            type=Path,
+            default=None,
+            help="results CSV to write (default: var/demo-batch-<id>-....csv beside manage.py)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         sample: Path = options["sample"]
@@ -45,6 +52,7 @@ class Command(BaseCommand):
         services.batch_start(batch_id=batch.pk)
         batch = self._wait(batch, timeout=options["timeout"])
         self._print(batch)
+        self._export(batch, options["export"])
 
     def _create(self, sample: Path, options: dict[str, Any]) -> Batch:
         owner, _ = get_user_model().objects.get_or_create(username=DEMO_USERNAME, defaults={"is_active": False})
@@ -85,6 +93,23 @@ class Command(BaseCommand):
             time.sleep(1.0)
             batch.refresh_from_db()
         return batch
+
+    def _export(self, batch: Batch, path: Path | None) -> None:
+        # The file name says who judged: its rows carry no other trace of it.
+        suffix = "-offline-mock-judge-not-an-llm" if settings.LLM_DEFAULT_PROVIDER == "mock" else ""
+        path = path or Path(settings.BASE_DIR) / "var" / f"demo-batch-{batch.pk}{suffix}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=selectors.EXPORT_COLUMNS)
+            writer.writeheader()
+            writer.writerows(selectors.batch_export_rows(batch=batch))
+        self.stdout.write("")
+        self.stdout.write(f"Results: {path}")
+        self.stdout.write(
+            f"Admin:   http://127.0.0.1:8000/admin/assessments/batch/{batch.pk}/change/ "
+            "(after `.venv/bin/python manage.py createsuperuser` and `.venv/bin/python manage.py runserver`)"
+        )
+        self.stdout.write(f"Manage:  .venv/bin/python manage.py cj_batch show|rescore|continue {batch.pk}")
 
     def _print(self, batch: Batch) -> None:
         progress = selectors.batch_progress(batch=batch)
