@@ -74,3 +74,13 @@ def assignment(owner: Any) -> Any:
     ):
         services.anchor_register(assignment=assignment, label=label, grade=grade, text=text)
     return assignment
+
+
+def run_batch(owner: Any, n: int = 6, **request: Any) -> Any:
+    """Create and start a batch of `n` test essays (tasks in process), and return it finished."""
+    from assessments import services
+    from assessments.models import Batch
+
+    batch = services.batch_create(owner=owner, request={"essays": essays(n), **request})
+    services.batch_start(batch_id=batch.pk)
+    return Batch.objects.get(pk=batch.pk)

@@ -6,15 +6,13 @@ from assessments import services
 from assessments.models import Batch, Comparison
 from cjproject.errors import InvalidInput
 from llmgateway.models import LLMRequest
-from tests.conftest import essays
+from tests.conftest import essays, run_batch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _finished(owner, n=6, **request):
-    batch = services.batch_create(owner=owner, request={"essays": essays(n), **request})
-    services.batch_start(batch_id=batch.pk)
-    return Batch.objects.get(pk=batch.pk)
+    return run_batch(owner, n, **request)
 
 
 def test_cancel_stops_sending_and_cancels_waiting_comparisons(owner, monkeypatch):

@@ -10,15 +10,13 @@ from assessments import services
 from assessments.models import Batch, Comparison
 from llmgateway.models import LLMRequest
 from llmgateway.services import comparison_execute
-from tests.conftest import essays
+from tests.conftest import essays, run_batch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _start(owner, n=8, **request):
-    batch = services.batch_create(owner=owner, request={"essays": essays(n), **request})
-    services.batch_start(batch_id=batch.pk)
-    return Batch.objects.get(pk=batch.pk)
+    return run_batch(owner, n, **request)
 
 
 def test_it_runs_a_batch_to_completion_and_scores_every_essay(owner, assignment):

@@ -11,7 +11,7 @@ from assessments.models import Batch, Comparison
 from cjproject.errors import InvalidInput
 from llmgateway.providers import mock
 from llmgateway.providers.base import ProviderError
-from tests.conftest import essays
+from tests.conftest import essays, run_batch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,9 +22,7 @@ PANEL = [
 
 
 def _run(owner, n=8, **request):
-    batch = services.batch_create(owner=owner, request={"essays": essays(n), **request})
-    services.batch_start(batch_id=batch.pk)
-    return Batch.objects.get(pk=batch.pk)
+    return run_batch(owner, n, **request)
 
 
 def test_a_judge_panel_shares_the_comparisons_and_each_judge_is_reported(owner):
