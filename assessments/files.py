@@ -1,18 +1,21 @@
-"""Reading essays and anchors from folders (.txt and .md), for management commands.
+"""Reading essays and anchors from folders (.txt, .md, .docx and .pdf), for management commands.
 
 File names never reach a prompt or a log line; they become external ids only where the caller
-chooses so (the demo's sample essays have neutral names).
+chooses so (the demo's sample essays have neutral names). A file that cannot be read raises
+`InvalidInput` naming the file and why.
 """
 
 from __future__ import annotations
 
 import csv
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from cjproject.errors import InvalidInput
 
 TEXT_SUFFIXES = (".txt", ".md")
+DOCUMENT_SUFFIXES = (*TEXT_SUFFIXES, ".docx", ".pdf")
 
 
 @dataclass(frozen=True)
@@ -21,25 +24,84 @@ class TextFile:
     text: str
 
 
-def read_text_file(path: Path) -> str:
+def _unreadable(path: Path, reason: str) -> InvalidInput:
+    return InvalidInput("unreadable file", fields={str(path): [reason]})
+
+
+def _read_docx(path: Path) -> str:
+    import docx  # python-docx, imported here: only .docx inputs need it
+    from docx.opc.exceptions import PackageNotFoundError
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(
-            "unreadable file", fields={str(path): [f"cannot be read as UTF-8 text: {type(exc).__name__}"]}
-        ) from None
+        document = docx.Document(str(path))
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise _unreadable(path, f"cannot be read as a Word .docx document: {type(exc).__name__}") from None
+    # Paragraphs, then table cells (some templates put the essay in a table); never the
+    # document's properties (author, title), which may name the student.
+    paragraphs = [p.text for p in document.paragraphs]
+    for table in document.tables:
+        for row in table.rows:
+            paragraphs.extend(cell.text for cell in row.cells)
+    return "\n\n".join(p.strip() for p in paragraphs if p.strip())
+
+
+def _read_pdf(path: Path) -> str:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(str(path))
+        encrypted = reader.is_encrypted
+        pages = [] if encrypted else [page.extract_text() or "" for page in reader.pages]
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise _unreadable(path, f"cannot be read as a PDF: {type(exc).__name__}") from None
+    if encrypted:
+        raise _unreadable(path, "is an encrypted PDF")
+    text = "\n\n".join(p.strip() for p in pages if p.strip())
+    if not text:
+        raise _unreadable(path, "is a PDF without a text layer (a scan?); give its text as .txt or .docx")
+    return text
+
+
+def read_text_file(path: Path) -> str:
+    """The text of a .txt/.md (UTF-8), .docx or .pdf file; empty or unreadable files raise."""
+    suffix = path.suffix.lower()
+    if suffix == ".docx":
+        text = _read_docx(path)
+    elif suffix == ".pdf":
+        text = _read_pdf(path)
+    else:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _unreadable(path, f"cannot be read as UTF-8 text: {type(exc).__name__}") from None
     if not text.strip():
         raise InvalidInput("empty file", fields={str(path): ["is empty"]})
     return text
 
 
-def read_text_folder(folder: Path) -> list[TextFile]:
-    """Every .txt/.md file directly in `folder`, sorted by name; an empty folder is an error."""
+def document_paths(folder: Path) -> list[Path]:
+    """Every .txt/.md/.docx/.pdf file directly in `folder`, sorted by name.
+
+    Hidden files, Word's lock files (`~$...`) and README files are not essays and are skipped.
+    """
     if not folder.is_dir():
         raise InvalidInput("missing folder", fields={str(folder): ["is not a folder"]})
-    paths = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file()
+        and p.suffix.lower() in DOCUMENT_SUFFIXES
+        and not p.name.startswith((".", "~$"))
+        and p.stem.upper() != "README"
+    )
+
+
+def read_text_folder(folder: Path) -> list[TextFile]:
+    """Every essay file of `folder` (see `document_paths`) with its text; an empty folder is an error."""
+    paths = document_paths(folder)
     if not paths:
-        raise InvalidInput("empty folder", fields={str(folder): [f"holds no {'/'.join(TEXT_SUFFIXES)} file"]})
+        raise InvalidInput("empty folder", fields={str(folder): [f"holds no {'/'.join(DOCUMENT_SUFFIXES)} file"]})
     return [TextFile(path=p, text=read_text_file(p)) for p in paths]
 
 
@@ -57,5 +119,5 @@ def read_grades_csv(path: Path) -> dict[str, str]:
                     raise InvalidInput("bad grades file", fields={f"{path}:{line}": ["file and grade must both be given"]})
                 grades[name] = grade
             return grades
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput("unreadable file", fields={str(path): [type(exc).__name__]}) from None

@@ -1,0 +1,134 @@
+"""PNG plots of a run, drawn from its artefact alone (matplotlib, Agg backend: no display).
+
+- `caterpillar.png`: every essay's θ with its 95% interval, best first; anchors marked with their
+  grade; the grade boundaries (cut points) as horizontal lines;
+- `anchor_alignment.png`: the anchors' θ against their expert grade, with Kendall τ;
+- `comparisons_per_essay.png`: how many judged comparisons each essay had;
+- `position_bias.png`: P(the essay shown first wins) per round and overall, with 95% intervals.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot: no display, no GUI toolkit
+import matplotlib.pyplot as plt
+
+from assessments.research.artefact import RunArtefact
+
+ANCHOR_COLOUR = "#c0392b"
+STUDENT_COLOUR = "#2c3e50"
+
+
+def plots_draw(artefact: RunArtefact, out: Path) -> list[Path]:
+    """Draw every plot the artefact has data for; returns the files written."""
+    if artefact.bt_summary is None or not artefact.bt_summary.essays:
+        return []
+    written = [
+        _caterpillar(artefact, out / "caterpillar.png"),
+        _comparisons_per_essay(artefact, out / "comparisons_per_essay.png"),
+    ]
+    if artefact.anchor_alignment is not None and artefact.anchor_alignment.anchors:
+        written.append(_anchor_alignment(artefact, out / "anchor_alignment.png"))
+    if any(c.winner for c in artefact.comparisons):
+        written.append(_position_bias(artefact, out / "position_bias.png"))
+    return written
+
+
+def _subtitle(artefact: RunArtefact) -> str:
+    judge = artefact.run.judge
+    who = f"{judge.provider}/{judge.model}" + ("" if judge.is_language_model else " (offline mock, NOT an LLM)")
+    return f"{artefact.run.mode}, run {artefact.run.run_id[:8]}; judge {who}"
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
+def _caterpillar(artefact: RunArtefact, path: Path) -> Path:
+    essays = [e for e in artefact.bt_summary.essays if e.theta is not None]  # type: ignore[union-attr]
+    essays.sort(key=lambda e: e.theta or 0.0)
+    fig, ax = plt.subplots(figsize=(8, max(4.0, 0.22 * len(essays) + 1.5)))
+    for y, essay in enumerate(essays):
+        colour = ANCHOR_COLOUR if essay.role == "anchor" else STUDENT_COLOUR
+        half = 1.96 * (essay.se or 0.0)
+        ax.errorbar(essay.theta, y, xerr=half, fmt="o", color=colour, ms=4, capsize=2, lw=1)
+    ax.set_yticks(range(len(essays)))
+    ax.set_yticklabels([f"{e.grade} {e.id[:8]}" if e.role == "anchor" else e.id[:8] for e in essays], fontsize=7)
+    for label in ax.get_yticklabels():
+        if label.get_text().split(" ")[0] in artefact.run.grades:
+            label.set_color(ANCHOR_COLOUR)
+    grading = artefact.grade_projections
+    if grading is not None and grading.available:
+        for k, cut in enumerate(grading.cuts):
+            if cut is not None:
+                ax.axvline(cut, color="#7f8c8d", ls="--", lw=0.8)
+                ax.text(cut, len(essays) - 0.5, f"{grading.grades[k]}|{grading.grades[k + 1]}", fontsize=6, rotation=90, va="top")
+    ax.set_xlabel("θ (logits), 95% interval")
+    ax.set_title(f"Essays by θ; anchors in red with their grade\n{_subtitle(artefact)}", fontsize=9)
+    return _save(fig, path)
+
+
+def _anchor_alignment(artefact: RunArtefact, path: Path) -> Path:
+    alignment = artefact.anchor_alignment
+    grades = artefact.run.grades
+    theta_of = {e.id: e for e in artefact.bt_summary.essays}  # type: ignore[union-attr]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for standing in alignment.anchors:  # type: ignore[union-attr]
+        essay = theta_of[standing.id]
+        x = grades.index(standing.grade)
+        ax.errorbar(x, essay.theta, yerr=1.96 * (essay.se or 0.0), fmt="o", color=ANCHOR_COLOUR, capsize=3)
+        ax.annotate(standing.id[:8], (x, essay.theta or 0.0), fontsize=6, xytext=(4, 2), textcoords="offset points")
+    ax.set_xticks(range(len(grades)))
+    ax.set_xticklabels(grades)
+    ax.set_xlabel("expert grade")
+    ax.set_ylabel("θ (logits), 95% interval")
+    tau = alignment.kendall_tau  # type: ignore[union-attr]
+    tau_text = f"Kendall τ = {tau:.2f}" if tau is not None else "Kendall τ undefined"
+    ax.set_title(
+        f"Anchors: θ against expert grade; {tau_text}, {len(alignment.inversions)} inverted pairs\n"  # type: ignore[union-attr]
+        f"{_subtitle(artefact)}",
+        fontsize=9,
+    )
+    return _save(fig, path)
+
+
+def _comparisons_per_essay(artefact: RunArtefact, path: Path) -> Path:
+    essays = sorted(artefact.bt_summary.essays, key=lambda e: (e.role, -e.comparisons))  # type: ignore[union-attr]
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.2 * len(essays) + 2), 3.8))
+    colours = [ANCHOR_COLOUR if e.role == "anchor" else STUDENT_COLOUR for e in essays]
+    ax.bar(range(len(essays)), [e.comparisons for e in essays], color=colours)
+    ax.set_xticks(range(len(essays)))
+    ax.set_xticklabels([e.id[:8] for e in essays], rotation=90, fontsize=6)
+    ax.set_ylabel("judged comparisons")
+    ax.set_title(f"Comparisons per essay (anchors red)\n{_subtitle(artefact)}", fontsize=9)
+    return _save(fig, path)
+
+
+def _position_bias(artefact: RunArtefact, path: Path) -> Path:
+    decided = [c for c in artefact.comparisons if c.winner]
+    rounds = sorted({c.round for c in decided})
+    labels, shares, errors = [], [], []
+    for group, label in [*(([c for c in decided if c.round == r], f"round {r}") for r in rounds), (decided, "all")]:
+        n = len(group)
+        p = sum(c.winner == "a" for c in group) / n
+        labels.append(f"{label}\n(n={n})")
+        shares.append(p)
+        errors.append(1.96 * math.sqrt(p * (1 - p) / n) if n else 0.0)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(labels)), 3.8))
+    ax.bar(range(len(labels)), shares, yerr=errors, capsize=4, color=[STUDENT_COLOUR] * (len(labels) - 1) + ["#16a085"])
+    ax.axhline(0.5, color="#7f8c8d", ls="--", lw=0.8)
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("P(essay shown first wins)")
+    order = artefact.bt_summary.order_effect if artefact.bt_summary else None  # type: ignore[union-attr]
+    fitted = f"; fitted order effect {order:+.2f} logits" if order is not None else ""
+    ax.set_title(f"Position bias{fitted}\n{_subtitle(artefact)}", fontsize=9)
+    return _save(fig, path)
