@@ -1,91 +1,656 @@
-"""A first admin for the CJ domain: browse assignments, batches, essays and comparisons.
+"""The graders' interface: set up assignments, run batches, watch them and read their results.
 
-The graders' interface (uploads, progress, plots, actions) builds on this in its own issue.
+Graders are staff users in the "Graders" group (`assessments.graders`). Every queryset here is
+filtered by owner, so a grader sees only their own assignments, batches, essays and comparisons
+(another grader's object redirects to the list with "does not exist"); superusers see all.
+Writes go through `assessments.services`; the pages' figures come from `assessments.admin_views`.
 """
 
 from __future__ import annotations
 
-from django.contrib import admin
+import csv
+import json
+from typing import Any
 
-from assessments.models import AnchorEssay, Assignment, Batch, Comparison, Essay
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.views.decorators.http import require_POST
+
+from assessments import admin_views, plots, selectors, services
+from assessments.admin_forms import (
+    AnchorForm,
+    AnchorInlineFormSet,
+    AnchorUploadForm,
+    AssignmentForm,
+    BatchCreateForm,
+    ContinueForm,
+)
+from assessments.models import (
+    AnchorEssay,
+    Assignment,
+    Batch,
+    BatchState,
+    Comparison,
+    ComparisonStatus,
+    EndReason,
+    Essay,
+)
+from cjproject.errors import InvalidInput
 
 
-class AnchorInline(admin.TabularInline):
+class OwnedQuerysetMixin:
+    """Non-superusers see only rows they own (through `owner_lookup`)."""
+
+    owner_lookup = "owner"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)  # type: ignore[misc]
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(**{self.owner_lookup: request.user})
+
+
+class OwnBatchFilter(admin.SimpleListFilter):
+    """Filter by batch, listing only the batches the user may see."""
+
+    title = "batch"
+    parameter_name = "batch"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        batches = Batch.objects.all() if request.user.is_superuser else Batch.objects.filter(owner=request.user)
+        return [
+            (str(pk), f"Batch {pk}: {title or 'no assignment'}") for pk, title in batches.values_list("pk", "assignment__title")
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() and self.value().isdigit():
+            return queryset.filter(batch_id=int(self.value()))
+        return queryset
+
+
+def _form_errors(request: HttpRequest, exc: InvalidInput) -> None:
+    detail = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in exc.fields.items())
+    messages.error(request, f"{exc.message}: {detail}" if detail else exc.message)
+
+
+# --- Assignments -------------------------------------------------------------------------------
+
+
+class AnchorListInline(admin.TabularInline):
+    """The anchors an assignment has (read-only; delete one by ticking its box)."""
+
     model = AnchorEssay
+    verbose_name = "anchor"
+    verbose_name_plural = "anchors"
+    fields = ("label", "grade", "text_start")
+    readonly_fields = fields
     extra = 0
-    fields = ("label", "grade", "text")
+    ordering = ("grade", "label")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="text")
+    def text_start(self, anchor: AnchorEssay) -> str:
+        return anchor.text[:160] + ("…" if len(anchor.text) > 160 else "")
+
+
+class AnchorAddInline(admin.StackedInline):
+    """New anchors written inline: each is registered through `services.anchor_register`."""
+
+    model = AnchorEssay
+    form = AnchorForm
+    formset = AnchorInlineFormSet
+    verbose_name = "new anchor"
+    verbose_name_plural = "add anchors (or upload files with the button at the top)"
+    extra = 1
+    can_delete = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return AnchorEssay.objects.none()  # only new rows: existing anchors are listed above
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(admin.ModelAdmin):
-    list_display = ("title", "grade_scale", "context_origin", "owner", "created_at")
+class AssignmentAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
+    form = AssignmentForm
+    list_display = ("title", "grade_scale", "anchor_coverage", "batch_count", "owner", "created_at")
     search_fields = ("title",)
-    inlines = [AnchorInline]
+    inlines = [AnchorListInline, AnchorAddInline]
+    change_form_template = "admin/assessments/assignment/change_form.html"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(n_batches=Count("batches", distinct=True))
+
+    def get_fields(self, request: HttpRequest, obj: Assignment | None = None) -> list[str]:
+        if obj is not None and self._scale_locked(obj):
+            return ["title", "student_prompt", "instructions", "grade_scale", "custom_grades", "context_origin"]
+        return ["title", "student_prompt", "instructions", "grade_scale", "custom_grades_text", "context_origin"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Assignment | None = None) -> list[str]:
+        if obj is None:
+            return []
+        locked: list[str] = []
+        if self._scale_locked(obj):
+            locked += ["grade_scale", "custom_grades"]
+        if obj.batches.exists():
+            # Later rounds of its batches read the prompt and rubric: changing them would change
+            # what the judge is asked mid-batch. A new assignment keeps results reproducible.
+            locked += ["student_prompt", "instructions", "context_origin"]
+        return locked
+
+    @staticmethod
+    def _scale_locked(obj: Assignment) -> bool:
+        return obj.anchors.exists() or obj.batches.exists()
+
+    @admin.display(description="grades with anchors")
+    def anchor_coverage(self, obj: Assignment) -> str:
+        coverage = anchor_coverage(obj)
+        covered = sum(1 for row in coverage if row["count"])
+        missing = [row["grade"] for row in coverage if not row["count"]]
+        text = f"{covered} of {len(coverage)}"
+        return f"{text} (none for {', '.join(missing)})" if missing else f"{text} (all)"
+
+    @admin.display(description="batches", ordering="n_batches")
+    def batch_count(self, obj: Assignment) -> int:
+        return obj.n_batches
+
+    def save_model(self, request: HttpRequest, obj: Assignment, form: Any, change: bool) -> None:
+        if change:
+            # No assignment_update service yet: the admin saves the (unlocked) fields it showed.
+            if "custom_grades_text" in form.cleaned_data:
+                obj.custom_grades = form.cleaned_data["custom_grades"]
+            obj.save()
+            return
+        data = form.cleaned_data
+        created = services.assignment_create(
+            owner=request.user,
+            title=data["title"],
+            student_prompt=data["student_prompt"],
+            instructions=data.get("instructions", ""),
+            grade_scale=data["grade_scale"],
+            custom_grades=data["custom_grades"],
+            context_origin=data["context_origin"],
+        )
+        # The admin goes on with `obj` (inlines, the log, the redirect): make it the stored row.
+        for field in ("pk", "owner_id", "custom_grades", "created_at", "updated_at"):
+            setattr(obj, field, getattr(created, field))
+        obj._state.adding = False
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is not AnchorEssay or not isinstance(formset, AnchorInlineFormSet):
+            super().save_formset(request, form, formset, change)  # deletions of listed anchors
+            return
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []  # read by the change message
+        for anchor_form in formset.forms:
+            if not anchor_form.has_changed():
+                continue
+            data = anchor_form.cleaned_data
+            try:
+                anchor = services.anchor_register(
+                    assignment=form.instance, label=data["label"], grade=data["grade"], text=data["text"]
+                )
+            except InvalidInput as exc:
+                _form_errors(request, exc)
+            else:
+                formset.new_objects.append(anchor)
+
+    def get_urls(self) -> list[Any]:
+        own = [
+            path(
+                "<int:object_id>/upload-anchors/",
+                self.admin_site.admin_view(self.upload_anchors_view),
+                name="assessments_assignment_upload_anchors",
+            )
+        ]
+        return own + super().get_urls()
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        obj = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if obj is not None:
+            extra["anchor_coverage"] = anchor_coverage(obj)
+        return super().change_view(request, object_id, form_url, extra)
+
+    def upload_anchors_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        assignment = self.get_object(request, str(object_id))
+        if assignment is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, str(object_id))
+        if not (self.has_change_permission(request, assignment) and request.user.has_perm("assessments.add_anchoressay")):
+            raise PermissionDenied
+        form = AnchorUploadForm(request.POST or None, request.FILES or None, assignment=assignment)
+        if request.method == "POST" and form.is_valid():
+            added, failed = 0, []
+            for label, grade, text in form.anchors:
+                try:
+                    services.anchor_register(assignment=assignment, label=label, grade=grade, text=text)
+                    added += 1
+                except InvalidInput as exc:
+                    failed.append(f"{label}: {'; '.join(m for msgs in exc.fields.values() for m in msgs)}")
+            if added:
+                messages.success(request, f"{added} anchor{'s' if added != 1 else ''} added.")
+            for problem in failed:
+                messages.error(request, problem)
+            return redirect("admin:assessments_assignment_change", assignment.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Upload anchors: {assignment.title}",
+            "assignment": assignment,
+            "form": form,
+            "grades": assignment.scale.grades,
+            "anchor_coverage": anchor_coverage(assignment),
+        }
+        return TemplateResponse(request, "admin/assessments/assignment/upload_anchors.html", context)
 
 
-class EssayInline(admin.TabularInline):
-    model = Essay
-    extra = 0
-    fields = (
-        "rank",
-        "external_id",
-        "role",
-        "anchor_grade",
-        "theta",
-        "se",
-        "comparison_count",
-        "projected_grade",
-        "grade_probability",
-    )
-    readonly_fields = fields
-    ordering = ("rank",)
-    can_delete = False
-    show_change_link = True
+def anchor_coverage(assignment: Assignment) -> list[dict[str, Any]]:
+    """Each grade of the scale, best first, with how many anchors it has."""
+    counts = dict(assignment.anchors.values_list("grade").annotate(n=Count("pk")).values_list("grade", "n"))
+    return [{"grade": g, "count": counts.get(g, 0)} for g in reversed(assignment.scale.grades)]
+
+
+# --- Batches -----------------------------------------------------------------------------------
 
 
 @admin.register(Batch)
-class BatchAdmin(admin.ModelAdmin):
-    list_display = (
-        "id",
-        "assignment",
-        "owner",
-        "state",
-        "end_reason",
-        "current_round",
-        "comparisons_planned",
-        "comparisons_succeeded",
-        "comparisons_failed",
-        "cost_usd",
-        "created_at",
-    )
+class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
+    list_display = ("id", "assignment", "state", "end_reason", "progress", "judge", "cost", "created_at")
+    list_display_links = ("id", "assignment")
     list_filter = ("state", "end_reason")
-    readonly_fields = [f.name for f in Batch._meta.fields]
-    inlines = [EssayInline]
+    search_fields = ("assignment__title", "course_code")
+    list_select_related = ("assignment",)
+
+    def get_list_filter(self, request: HttpRequest) -> tuple[Any, ...]:
+        # Superusers may filter by owner; the assignment filter lists only visible assignments.
+        return ("state", "end_reason", "owner") if request.user.is_superuser else ("state", "end_reason")
+
+    @admin.display(description="comparisons done")
+    def progress(self, batch: Batch) -> str:
+        done = batch.comparisons_succeeded + batch.comparisons_failed
+        return f"{done} of {batch.comparisons_planned}" if batch.comparisons_planned else "-"
+
+    @admin.display(description="judge")
+    def judge(self, batch: Batch) -> str:
+        return ", ".join(j.label for j in admin_views.batch_judges(batch=batch))
+
+    @admin.display(description="cost (US$)", ordering="cost_usd")
+    def cost(self, batch: Batch) -> str:
+        return f"{batch.cost_usd:.4f}"
+
+    def get_urls(self) -> list[Any]:
+        def view(name: str, func: Any, route: str) -> Any:
+            return path(route, self.admin_site.admin_view(func), name=f"assessments_batch_{name}")
+
+        own = [
+            view("usage", self.usage_view, "usage/"),
+            view("progress", self.progress_view, "<int:object_id>/progress/"),
+            view("plot", self.plot_view, "<int:object_id>/plot.png"),
+            view("export_csv", self.export_csv_view, "<int:object_id>/export.csv"),
+            view("export_json", self.export_json_view, "<int:object_id>/export.json"),
+            view("start", require_POST(self.start_view), "<int:object_id>/start/"),
+            view("cancel", require_POST(self.cancel_view), "<int:object_id>/cancel/"),
+            view("rescore", require_POST(self.rescore_view), "<int:object_id>/rescore/"),
+            view("continue", require_POST(self.continue_view), "<int:object_id>/continue/"),
+        ]
+        return own + super().get_urls()
+
+    def _batch_or_none(self, request: HttpRequest, object_id: Any) -> Batch | None:
+        """The batch if the user may see it (owner filter); None otherwise."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return self.get_object(request, str(object_id))
+
+    def _missing(self, request: HttpRequest, object_id: Any) -> HttpResponse:
+        return self._get_obj_does_not_exist_redirect(request, self.opts, str(object_id))
+
+    # Creating a batch: upload (or paste) essays, pick the assignment, the budget and a judge.
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = BatchCreateForm(
+            request.POST or None, request.FILES or None, user=request.user, initial={"assignment": request.GET.get("assignment")}
+        )
+        estimates: list[admin_views.CostEstimate] = []
+        essays: list[dict[str, str]] = []
+        if request.method == "POST" and form.is_valid():
+            essays = form.essays
+            if "_create" in request.POST:
+                try:
+                    batch = services.batch_create(owner=request.user, request=form.request_data())
+                except InvalidInput as exc:
+                    _form_errors(request, exc)
+                else:
+                    self.log_addition(request, batch, [{"added": {}}])
+                    if form.cleaned_data["start_now"]:
+                        services.batch_start(batch_id=batch.pk)
+                        messages.success(request, f"Batch {batch.pk} created with {len(essays)} essays and started.")
+                    else:
+                        messages.success(request, f"Batch {batch.pk} created with {len(essays)} essays; start it when ready.")
+                    return redirect("admin:assessments_batch_change", batch.pk)
+            estimates = self._estimates(form)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "New batch",
+            "form": form,
+            "essays": [{"id": e["id"], "words": len(e["text"].split())} for e in essays],
+            "essays_json": json.dumps(essays) if essays else "",
+            "estimates": estimates,
+            "chosen_judge": form.data.get("judge") if form.is_bound else form.fields["judge"].initial,
+            "anchors": self._anchor_count(form),
+        }
+        return TemplateResponse(request, "admin/assessments/batch/create.html", context)
+
+    @staticmethod
+    def _estimates(form: BatchCreateForm) -> list[admin_views.CostEstimate]:
+        assignment = form.cleaned_data.get("assignment")
+        texts = [e["text"] for e in form.essays]
+        texts += list(assignment.anchors.values_list("text", flat=True)) if assignment else []
+        return admin_views.cost_estimates(
+            texts=texts,
+            student_prompt=assignment.student_prompt if assignment else "",
+            instructions=assignment.instructions if assignment else "",
+            comparisons=admin_views.planned_comparisons(
+                n_essays=len(texts), comparisons_per_essay=form.cleaned_data["comparisons_per_essay"]
+            ),
+        )
+
+    @staticmethod
+    def _anchor_count(form: BatchCreateForm) -> int | None:
+        assignment = form.cleaned_data.get("assignment") if form.is_bound and hasattr(form, "cleaned_data") else None
+        return assignment.anchors.count() if assignment else None
+
+    # The batch page: state, progress, actions, reliability, plot and the results table.
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        batch = self._batch_or_none(request, object_id)
+        if batch is None:
+            return self._missing(request, object_id)
+        judges = admin_views.batch_judges(batch=batch)
+        summary = admin_views.batch_summary(batch=batch)
+        estimate = admin_views.batch_cost_estimate(batch=batch) if batch.state == BatchState.CREATED else None
+        can_act = self.has_change_permission(request, batch)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Batch {batch.pk}" + (f": {batch.assignment.title}" if batch.assignment_id else ""),
+            "batch": batch,
+            "judges": judges,
+            "mock_note": admin_views.MOCK_NOTE if admin_views.batch_judged_by_mock(batch=batch) else "",
+            "summary": summary,
+            "rows": admin_views.batch_result_rows(batch=batch),
+            "misfit_infit": admin_views.MISFIT_INFIT,
+            "estimate": estimate,
+            "can_start": can_act and batch.state == BatchState.CREATED,
+            "can_cancel": can_act and not batch.is_terminal,
+            "can_rescore": can_act and batch.is_terminal and batch.comparisons_succeeded > 0,
+            "can_continue": can_act
+            and batch.state in (BatchState.COMPLETED, BatchState.FAILED)
+            and batch.end_reason != EndReason.INSUFFICIENT_ESSAYS,
+            "continue_form": ContinueForm(initial={"additional_comparisons": max(1, batch.essays.count() * 2)}),
+            "has_plot": any(r.theta is not None for r in admin_views.batch_result_rows(batch=batch)),
+            "terminal": batch.is_terminal,
+        }
+        return TemplateResponse(request, "admin/assessments/batch/detail.html", context)
+
+    def progress_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        batch = self._batch_or_none(request, object_id)
+        if batch is None:
+            return JsonResponse({"error": "no such batch"}, status=404)
+        return JsonResponse(admin_views.batch_progress_json(batch=batch))
+
+    def plot_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        batch = self._batch_or_none(request, object_id)
+        if batch is None:
+            return HttpResponse("no such batch", status=404, content_type="text/plain")
+        grading = batch.processing_metadata.get("grading") or {}
+        available = grading.get("available", False)
+        is_mock = admin_views.batch_judged_by_mock(batch=batch)
+        png = plots.caterpillar_png(
+            rows=admin_views.batch_plot_rows(batch=batch),
+            cuts=grading.get("cuts", []) if available else [],
+            grades=grading.get("grades", []) if available else [],
+            title=f"Batch {batch.pk}: θ with 95% intervals" + (", grade boundaries dashed" if available else ""),
+            note="Judge: the offline mock, NOT a language model." if is_mock else "",
+        )
+        response = HttpResponse(png, content_type="image/png")
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def _export_name(self, batch: Batch, suffix: str) -> str:
+        # The file name says who judged when it was the mock: its rows carry no other trace of it.
+        mock = "-offline-mock-judge-not-an-llm" if admin_views.batch_judged_by_mock(batch=batch) else ""
+        return f"batch-{batch.pk}-results{mock}.{suffix}"
+
+    def export_csv_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        batch = self._batch_or_none(request, object_id)
+        if batch is None:
+            return self._missing(request, object_id)
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{self._export_name(batch, "csv")}"'
+        writer = csv.DictWriter(response, fieldnames=selectors.EXPORT_COLUMNS)
+        writer.writeheader()
+        writer.writerows(selectors.batch_export_rows(batch=batch))
+        return response
+
+    def export_json_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        batch = self._batch_or_none(request, object_id)
+        if batch is None:
+            return self._missing(request, object_id)
+        response = JsonResponse(admin_views.batch_export(batch=batch), json_dumps_params={"indent": 2})
+        response["Content-Disposition"] = f'attachment; filename="{self._export_name(batch, "json")}"'
+        return response
+
+    # Actions: each calls one service and returns to the batch page with what happened.
+
+    def _acting_on(self, request: HttpRequest, object_id: int) -> Batch | HttpResponse:
+        batch = self._batch_or_none(request, object_id)
+        if batch is None:
+            return self._missing(request, object_id)
+        if not self.has_change_permission(request, batch):
+            raise PermissionDenied
+        return batch
+
+    def start_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        batch = self._acting_on(request, object_id)
+        if isinstance(batch, HttpResponse):
+            return batch
+        if services.batch_start(batch_id=batch.pk):
+            self.log_change(request, batch, "started")
+            messages.success(request, f"Batch {batch.pk} started.")
+        else:
+            messages.warning(request, f"Batch {batch.pk} was not waiting to start (it is {batch.state}).")
+        return redirect("admin:assessments_batch_change", batch.pk)
+
+    def cancel_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        batch = self._acting_on(request, object_id)
+        if isinstance(batch, HttpResponse):
+            return batch
+        if services.batch_cancel(batch_id=batch.pk):
+            self.log_change(request, batch, "cancelled")
+            messages.success(request, f"Batch {batch.pk} cancelled: nothing more will be sent.")
+        else:
+            messages.warning(request, f"Batch {batch.pk} had already finished ({batch.state}).")
+        return redirect("admin:assessments_batch_change", batch.pk)
+
+    def rescore_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        batch = self._acting_on(request, object_id)
+        if isinstance(batch, HttpResponse):
+            return batch
+        if not batch.is_terminal:
+            messages.warning(request, "A running batch is rescored after every round; rescore it once it has finished.")
+        elif services.batch_rescore(batch_id=batch.pk) is None:
+            messages.warning(request, "Nothing to rescore: no comparison has been judged.")
+        else:
+            self.log_change(request, batch, "rescored")
+            messages.success(request, "Rescored from the stored comparisons (no model was called).")
+        return redirect("admin:assessments_batch_change", batch.pk)
+
+    def continue_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        batch = self._acting_on(request, object_id)
+        if isinstance(batch, HttpResponse):
+            return batch
+        form = ContinueForm(request.POST)
+        if not form.is_valid():
+            for field, errors in form.errors.items():
+                messages.error(request, f"{form.fields[field].label if field in form.fields else field}: {' '.join(errors)}")
+            return redirect("admin:assessments_batch_change", batch.pk)
+        try:
+            services.batch_continue(
+                batch_id=batch.pk,
+                additional_comparisons=form.cleaned_data["additional_comparisons"],
+                reliability_target=form.cleaned_data["reliability_target"],
+            )
+        except InvalidInput as exc:
+            _form_errors(request, exc)
+        else:
+            self.log_change(request, batch, "continued")
+            messages.success(
+                request, f"Batch {batch.pk} continues with up to {form.cleaned_data['additional_comparisons']} more comparisons."
+            )
+        return redirect("admin:assessments_batch_change", batch.pk)
+
+    # Usage: tokens and cost by provider and model, per batch and in total.
+
+    def usage_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        batches = self.get_queryset(request)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Usage: tokens and cost",
+            "by_model": admin_views.usage_by_model(batches=batches),
+            "by_batch": admin_views.usage_by_batch(batches=batches),
+            "total": admin_views.usage_total(batches=batches),
+            "everyone": request.user.is_superuser,
+            "gateway": _gateway_usage(request) if request.user.is_superuser else [],
+        }
+        return TemplateResponse(request, "admin/assessments/batch/usage.html", context)
+
+
+def _gateway_usage(request: HttpRequest) -> list[dict[str, Any]]:
+    """Every request the gateway served (the API's included): superusers only."""
+    from llmgateway.selectors import usage_summary
+
+    return usage_summary(user=request.user)
+
+
+# --- Essays and comparisons (written by the flow; read here) -----------------------------------
+
+
+class ReadOnlyMixin:
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Essay)
-class EssayAdmin(admin.ModelAdmin):
-    list_display = (
-        "external_id",
-        "batch",
-        "role",
-        "rank",
-        "theta",
-        "se",
-        "projected_grade",
-        "grade_probability",
-        "grade_confidence",
-    )
-    list_filter = ("role",)
+class EssayAdmin(OwnedQuerysetMixin, ReadOnlyMixin, admin.ModelAdmin):
+    owner_lookup = "batch__owner"
+    list_display = ("external_id", "batch", "role", "rank", "theta", "se", "grade", "grade_probability", "grade_confidence")
+    list_filter = ("role", OwnBatchFilter)
     search_fields = ("external_id",)
-    readonly_fields = [f.name for f in Essay._meta.fields]
+    list_select_related = ("batch",)
+
+    @admin.display(description="grade")
+    def grade(self, essay: Essay) -> str:
+        return f"{essay.anchor_grade} (anchor)" if essay.anchor_grade else essay.projected_grade
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        essay = self.get_object(request, object_id)
+        if essay is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        batch = essay.batch
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Essay {essay.external_id} (batch {batch.pk})",
+            "essay": essay,
+            "batch": batch,
+            "record": admin_views.essay_record(essay=essay),
+            "comparisons": admin_views.essay_comparisons(essay=essay),
+            "probabilities": sorted(essay.grade_probabilities.items(), key=lambda kv: -kv[1]),
+            "mock_note": admin_views.MOCK_NOTE if admin_views.batch_judged_by_mock(batch=batch) else "",
+            "misfit": essay.infit is not None and essay.infit > admin_views.MISFIT_INFIT,
+        }
+        return TemplateResponse(request, "admin/assessments/essay/detail.html", context)
 
 
 @admin.register(Comparison)
-class ComparisonAdmin(admin.ModelAdmin):
-    list_display = ("id", "batch", "round_no", "essay_a", "essay_b", "status", "winner", "confidence", "judge", "error_category")
-    list_filter = ("status", "winner", "judge", "error_category")
-    readonly_fields = [f.name for f in Comparison._meta.fields]
+class ComparisonAdmin(OwnedQuerysetMixin, ReadOnlyMixin, admin.ModelAdmin):
+    owner_lookup = "batch__owner"
+    list_display = (
+        "id",
+        "batch",
+        "round_no",
+        "essay_a",
+        "essay_b",
+        "status",
+        "winner_essay",
+        "confidence",
+        "judge_label",
+        "error_category",
+    )
+    list_filter = ("status", "winner", "provider", "model", "judge", "error_category", OwnBatchFilter)
+    list_select_related = ("batch", "essay_a", "essay_b")
+    search_fields = ("justification", "essay_a__external_id", "essay_b__external_id")
+    fields = (
+        "batch",
+        "round_no",
+        "status",
+        "essay_a",
+        "essay_b",
+        "winner",
+        "confidence",
+        "justification",
+        "provider",
+        "model",
+        "judge",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "cost_usd",
+        "attempt",
+        "error_category",
+        "error_detail",
+        "prompt_sha256",
+        "created_at",
+        "sent_at",
+        "completed_at",
+    )
+    readonly_fields = fields
 
-    def has_add_permission(self, request: object) -> bool:
-        return False
+    @admin.display(description="winner", ordering="winner")
+    def winner_essay(self, comparison: Comparison) -> str:
+        if comparison.status != ComparisonStatus.SUCCEEDED:
+            return "-"
+        essay = comparison.essay_a if comparison.winner == "a" else comparison.essay_b
+        return f"{essay.external_id} ({'A, first' if comparison.winner == 'a' else 'B, second'})"
+
+    @admin.display(description="judge")
+    def judge_label(self, comparison: Comparison) -> str:
+        return comparison.judge or f"{comparison.provider}/{comparison.model}".strip("/")

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class AssessmentsConfig(AppConfig):
@@ -7,3 +8,7 @@ class AssessmentsConfig(AppConfig):
 
     def ready(self) -> None:
         from assessments import metrics  # noqa: F401 - registers the CJ series and collectors
+        from assessments.graders import graders_group_after_migrate
+
+        # After auth's own handler (registered first) has created this app's permissions.
+        post_migrate.connect(graders_group_after_migrate, sender=self, dispatch_uid="assessments.graders_group")

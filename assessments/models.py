@@ -111,12 +111,18 @@ class Batch(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # REST API: where to POST the signed notice when the batch finishes, and the client's
+    # Idempotency-Key (unique per owner) with the digest of the body it was first sent with.
+    webhook_url = models.URLField(max_length=2000, blank=True)
+    idempotency_key = models.CharField(max_length=150, null=True, blank=True)
+    idempotency_body_sha256 = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "batches"
         indexes = [models.Index(fields=["state", "updated_at"])]
         constraints = [
+            models.UniqueConstraint(fields=["owner", "idempotency_key"], name="batch_idempotency_key_unique_per_owner"),
             models.CheckConstraint(name="batch_state_valid", condition=Q(state__in=BatchState.values)),
             models.CheckConstraint(name="batch_end_reason_valid", condition=Q(end_reason__in=[*EndReason.values, ""])),
             # A finished batch says why; a live one has no end reason yet.

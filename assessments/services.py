@@ -49,7 +49,8 @@ from assessments.schemas import (
     CJLLMComparisonMetadata,
     ComparisonBudget,
 )
-from cjproject.errors import InvalidInput, invalid_from_pydantic
+from assessments.webhooks import batch_webhook_schedule
+from cjproject.errors import Conflict, InvalidInput, invalid_from_pydantic
 from llmgateway.schemas import ComparisonResult, LLMConfigOverrides, PromptParts
 from llmgateway.services import comparison_request_create, provider_resolve
 
@@ -121,11 +122,73 @@ def anchor_register(*, assignment: Assignment, label: str, grade: str, text: str
         raise InvalidInput("invalid anchor", fields={"label": [f"{label!r} is already an anchor of this assignment"]}) from None
 
 
+# Fields that shape what a judge is shown or how grades are read: fixed once a batch uses them.
+ASSIGNMENT_CONTENT_FIELDS = ("student_prompt", "instructions", "grade_scale", "custom_grades", "context_origin")
+
+
+def assignment_update(*, assignment: Assignment, changes: dict[str, Any]) -> Assignment:
+    """Change an assignment. Its title may always change; its prompt, rubric, scale and origin only
+    while no batch uses it (a batch's later rounds and continuations read them), and its scale
+    only to one that holds every anchor's grade."""
+    errors: dict[str, list[str]] = {}
+    content = sorted(name for name in ASSIGNMENT_CONTENT_FIELDS if name in changes and changes[name] != getattr(assignment, name))
+    if content and assignment.batches.exists():
+        raise Conflict(
+            "assignment in use",
+            fields={name: ["cannot change once a batch uses the assignment; create a new assignment"] for name in content},
+        )
+    merged = {name: changes.get(name, getattr(assignment, name)) for name in ("title", *ASSIGNMENT_CONTENT_FIELDS)}
+    if not str(merged["title"]).strip():
+        errors["title"] = ["must not be blank"]
+    if not str(merged["student_prompt"]).strip():
+        errors["student_prompt"] = ["must not be blank"]
+    if merged["context_origin"] not in ContextOrigin.values:
+        allowed = ", ".join(ContextOrigin.values)
+        errors["context_origin"] = [f"{merged['context_origin']!r} is not allowed; choose one of: {allowed}"]
+    try:
+        scale = get_scale(merged["grade_scale"], merged["custom_grades"])
+        outside = sorted({a.grade for a in assignment.anchors.all()} - set(scale.grades))
+        if outside:
+            errors["grade_scale"] = [f"the anchors' grades {', '.join(outside)} are not on this scale"]
+    except UnknownGradeError as exc:
+        errors["grade_scale"] = [str(exc)]
+    if errors:
+        raise InvalidInput("invalid assignment", fields=errors)
+    for name, value in merged.items():
+        setattr(assignment, name, value.strip() if name == "title" else value)
+    assignment.custom_grades = list(assignment.custom_grades or [])
+    assignment.save()
+    return assignment
+
+
+def assignment_delete(*, assignment: Assignment) -> None:
+    """Delete an assignment and its anchors; refused while a batch uses it (its results need it)."""
+    used_by = assignment.batches.count()
+    if used_by:
+        raise Conflict("assignment in use", fields={"assignment": [f"{used_by} batch(es) use it; delete them first"]})
+    assignment.delete()
+
+
+def anchor_delete(*, anchor: AnchorEssay) -> None:
+    """Remove an anchor from its assignment; batches keep their own copies of it."""
+    anchor.delete()
+
+
 # --- Batches -----------------------------------------------------------------------------------
 
 
-def batch_create(*, owner: AbstractBaseUser, request: CJAssessmentRequestData | dict[str, Any]) -> Batch:
+def batch_create(
+    *,
+    owner: AbstractBaseUser,
+    request: CJAssessmentRequestData | dict[str, Any],
+    webhook_url: str = "",
+    idempotency_key: str | None = None,
+    idempotency_body_sha256: str = "",
+) -> Batch:
     """Validate a request and store the batch, its essays and the request snapshot, all or nothing.
+
+    `webhook_url` receives a signed notice when the batch finishes; `idempotency_key` (unique per
+    owner, IntegrityError on a repeat) and the digest of the body come from an API client.
 
     1. Validate the request (pydantic) and resolve the judge (provider and model must exist).
     2. Resolve the anchors: the assignment's, or inline ones (a research assignment is created
@@ -161,6 +224,9 @@ def batch_create(*, owner: AbstractBaseUser, request: CJAssessmentRequestData | 
             assignment=assignment,
             language=request.language,
             course_code=request.course_code,
+            webhook_url=webhook_url,
+            idempotency_key=idempotency_key,
+            idempotency_body_sha256=idempotency_body_sha256,
             processing_metadata={
                 "original_request": snapshot.model_dump(mode="json", exclude={"essays", "anchors"}),
                 "comparison_budget": ComparisonBudget(max_pairs_requested=budget.max_pairs, source=budget.source).model_dump(),
@@ -206,10 +272,33 @@ def batch_create(*, owner: AbstractBaseUser, request: CJAssessmentRequestData | 
     return batch
 
 
+def batch_submit(
+    *,
+    owner: AbstractBaseUser,
+    request: CJAssessmentRequestData,
+    webhook_url: str = "",
+    idempotency_key: str | None = None,
+    idempotency_body_sha256: str = "",
+) -> Batch:
+    """Create a batch (see `batch_create`) and start it once the transaction commits (API clients)."""
+    from assessments.tasks import start_batch
+
+    with transaction.atomic():
+        batch = batch_create(
+            owner=owner,
+            request=request,
+            webhook_url=webhook_url,
+            idempotency_key=idempotency_key,
+            idempotency_body_sha256=idempotency_body_sha256,
+        )
+        transaction.on_commit(lambda: start_batch.delay(batch.pk))
+    return batch
+
+
 def _assignment_for(*, owner: AbstractBaseUser, request: CJAssessmentRequestData) -> Assignment | None:
     if request.assignment_id is not None:
         assignment = Assignment.objects.filter(pk=request.assignment_id).first()
-        if assignment is None or (assignment.owner_id != owner.pk and not getattr(owner, "is_staff", False)):
+        if assignment is None or (assignment.owner_id != owner.pk and not getattr(owner, "is_superuser", False)):
             raise InvalidInput(
                 "unknown assignment", fields={"assignment_id": [f"no assignment {request.assignment_id} of yours"]}
             )
@@ -601,6 +690,7 @@ def _batch_finish(*, batch: Batch, state: str, reason: str, message: str) -> Non
     )
     metadata_append(instance=batch, key="events", item={"at": timezone.now().isoformat(), "event": state, "end_reason": reason})
     logger.info("Batch finished", extra={"batch_id": batch.pk, "state": state, "end_reason": reason})
+    batch_webhook_schedule(batch_id=batch.pk)
 
 
 # --- Actions on a batch ------------------------------------------------------------------------
@@ -631,6 +721,7 @@ def batch_cancel(*, batch_id: int) -> bool:
         metadata_append(
             instance=batch, key="events", item={"at": now.isoformat(), "event": "cancelled", "waiting_cancelled": waiting}
         )
+        batch_webhook_schedule(batch_id=batch_id)
     logger.info("Batch cancelled", extra={"batch_id": batch_id, "waiting_cancelled": waiting})
     return True
 
@@ -659,7 +750,7 @@ def batch_continue(*, batch_id: int, additional_comparisons: int, reliability_ta
     with transaction.atomic():
         batch = Batch.objects.select_for_update().get(pk=batch_id)
         if batch.state not in (BatchState.COMPLETED, BatchState.FAILED) or batch.end_reason == EndReason.INSUFFICIENT_ESSAYS:
-            raise InvalidInput(
+            raise Conflict(
                 "batch cannot be continued",
                 fields={
                     "state": [
@@ -751,6 +842,7 @@ def batch_sweep(*, now: Any = None) -> dict[str, list[int]]:
                 metadata_append(
                     instance=batch, key="events", item={"at": now.isoformat(), "event": "failed", "end_reason": "stalled"}
                 )
+                batch_webhook_schedule(batch_id=batch.pk)
                 report["failed"].append(batch.pk)
     Batch.objects.filter(
         state=BatchState.SCORING, updated_at__lt=now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)

@@ -15,6 +15,10 @@ class InvalidInput(ValueError):
         self.message = message
 
 
+class Conflict(InvalidInput):
+    """A request that is valid but clashes with the current state (a finished batch, an assignment in use)."""
+
+
 def fields_from_pydantic(exc: ValidationError) -> dict[str, list[str]]:
     """Turn pydantic's errors into {"essays.2.id": ["String should have at least 1 character"]}."""
     fields: dict[str, list[str]] = {}

@@ -88,6 +88,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "llmgateway",
     "assessments",
 ]
@@ -278,6 +281,68 @@ LLM_BATCH_POLL_SECONDS = _number("LLM_BATCH_POLL_SECONDS", 60, minimum=1)
 LLM_METRICS_SNAPSHOT_SECONDS = _number("LLM_METRICS_SNAPSHOT_SECONDS", 60, minimum=5)
 # HMAC-SHA256 key of the webhooks of POST /api/v1/comparison (none: webhooks are refused).
 LLM_WEBHOOK_SECRET = env.str("LLM_WEBHOOK_SECRET", default="")
+
+# --- HTTP API ----------------------------------------------------------------------------------
+# Limits of a batch sent over the API (400 naming the limit) and of any request body (413).
+
+CJ_API_MAX_ESSAYS_PER_BATCH = _number("CJ_API_MAX_ESSAYS_PER_BATCH", 2000, minimum=1)
+CJ_API_MAX_ESSAY_CHARS = _number("CJ_API_MAX_ESSAY_CHARS", 50000, minimum=1)
+if CJ_API_MAX_ESSAY_CHARS > 100_000:
+    raise ImproperlyConfigured(f"CJ_API_MAX_ESSAY_CHARS={CJ_API_MAX_ESSAY_CHARS} is above the contract's 100000 characters.")
+API_MAX_BODY_BYTES = _number("API_MAX_BODY_BYTES", 10_000_000, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+
+
+# Requests per authenticated user (token or session), and per client address without a login.
+API_THROTTLE_USER_RATE = env.str("API_THROTTLE_USER_RATE", default="600/minute")
+API_THROTTLE_ANON_RATE = env.str("API_THROTTLE_ANON_RATE", default="60/minute")
+for _name, _rate in (("API_THROTTLE_USER_RATE", API_THROTTLE_USER_RATE), ("API_THROTTLE_ANON_RATE", API_THROTTLE_ANON_RATE)):
+    _count, _, _period = _rate.partition("/")
+    if not _count.isdigit() or int(_count) < 1 or _period not in ("second", "minute", "hour", "day"):
+        raise ImproperlyConfigured(f"{_name}={_rate!r} is not a rate; use e.g. 600/minute (per second, minute, hour or day).")
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.AnonRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {"user": API_THROTTLE_USER_RATE, "anon": API_THROTTLE_ANON_RATE},
+    "DEFAULT_PAGINATION_CLASS": "cjproject.api.Pagination",
+    "EXCEPTION_HANDLER": "cjproject.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+}
+# Throttle counters are shared by every web process through Redis when there is one.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "cj-cache"}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "CJ service API",
+    "DESCRIPTION": (
+        "Comparative judgement of essays with LLM judges: assignments and anchors, batches, their progress, "
+        "results, comparisons and exports; the LLM gateway's models, comparisons and usage.\n\n"
+        "Authenticate with `Authorization: Token <key>` (`python manage.py create_api_token USER`). Every error is "
+        '`{"error": {"code", "message", "fields"}}`.'
+    ),
+    "VERSION": "1.0.0",
+    # JSON Schema 2020-12, as pydantic (the batch contract) writes it.
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+}
 
 # --- Logging -----------------------------------------------------------------------------------
 

@@ -20,7 +20,10 @@ from llmgateway.store import key, shared_redis
 BreakerState = Literal["closed", "half_open", "open"]
 STATE_VALUE: dict[str, int] = {"closed": 0, "half_open": 1, "open": 2}
 
-# Returns {admitted (0/1), state, wait}: a probe is admitted once per half-open window.
+# ARGV: now, probe window, cooldown. Returns {admitted (0/1), state, wait}: a probe is admitted
+# once per half-open window. Requests refused while the probe is out ask again after at most a
+# cooldown (deferrals cost no attempt), so a probe that closed the breaker frees them at once
+# rather than at the end of the probe window.
 _ALLOW = """
 local h = redis.call('HMGET', KEYS[1], 'opened_until', 'probe_until')
 local now = tonumber(ARGV[1])
@@ -28,7 +31,7 @@ local opened = tonumber(h[1]) or 0
 if opened == 0 then return {1, 'closed', '0'} end
 if now < opened then return {0, 'open', tostring(opened - now)} end
 local probe = tonumber(h[2]) or 0
-if now < probe then return {0, 'half_open', tostring(probe - now)} end
+if now < probe then return {0, 'half_open', tostring(math.min(probe - now, tonumber(ARGV[3])))} end
 redis.call('HSET', KEYS[1], 'probe_until', now + tonumber(ARGV[2]))
 return {1, 'half_open', '0'}
 """
@@ -70,7 +73,9 @@ def breaker_allow(*, provider: str, model: str) -> Admission:
     if client is None:
         return Admission(True, "closed", 0.0)
     probe_window = settings.LLM_REQUEST_TIMEOUT + 5
-    admitted, state, wait = client.eval(_ALLOW, 1, _key(provider, model), time.time(), probe_window)
+    admitted, state, wait = client.eval(
+        _ALLOW, 1, _key(provider, model), time.time(), probe_window, settings.LLM_BREAKER_COOLDOWN_SECONDS
+    )
     return Admission(bool(admitted), state.decode() if isinstance(state, bytes) else state, float(wait))
 
 

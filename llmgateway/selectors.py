@@ -49,7 +49,7 @@ def _configured(provider: str) -> bool:
 def comparison_request_get(*, user: Any, request_id: int) -> LLMRequest | None:
     """An external request its user may read (staff: any external request); None otherwise."""
     requests = LLMRequest.objects.filter(pk=request_id, owner__isnull=False)
-    if not user.is_staff:
+    if not user.is_superuser:
         requests = requests.filter(owner=user)
     return requests.first()
 
@@ -83,7 +83,7 @@ def comparison_request_view(*, request: LLMRequest) -> dict[str, Any]:
 
 def usage_summary(*, user: Any, provider: str | None = None, model: str | None = None) -> list[dict[str, Any]]:
     """Tokens and cost summed by provider and model (staff: every request; others: their own)."""
-    requests = LLMRequest.objects.all() if user.is_staff else LLMRequest.objects.filter(owner=user)
+    requests = LLMRequest.objects.all() if user.is_superuser else LLMRequest.objects.filter(owner=user)
     if provider:
         requests = requests.filter(provider=provider)
     if model:

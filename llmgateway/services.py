@@ -21,7 +21,6 @@ Running requests (`comparison_run`), for one request or a bundle:
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import random
 import time
@@ -635,10 +634,6 @@ def batch_jobs_poll() -> dict[str, int]:
 
 
 # --- External clients -------------------------------------------------------------------------
-
-
-def body_sha256(body: Any) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
 
 
 def webhook_signature(*, body: bytes, timestamp: str) -> str:

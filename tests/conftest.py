@@ -35,7 +35,8 @@ def other_user(django_user_model: Any) -> Any:
 
 @pytest.fixture
 def staff(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user(username="staff", password="staff-pass-123", is_staff=True)
+    # "Staff" who see everything are superusers: graders are is_staff too (for the admin) but see only their own.
+    return django_user_model.objects.create_user(username="staff", password="staff-pass-123", is_staff=True, is_superuser=True)
 
 
 ESSAY_TEXTS = [

@@ -1,7 +1,8 @@
 """The gateway's HTTP API: the model manifest, comparisons for external clients, usage, metrics.
 
-Errors have one shape: `{"error": {"code", "message", "fields"}}`; fields name what was wrong and
-what is allowed. Prompts, essays and keys never appear in a response other than the client's own.
+Errors have one shape, `{"error": {"code", "message", "fields"}}` (`cjproject.api`); fields name
+what was wrong and what is allowed. Prompts, essays and keys never appear in a response other than
+the client's own.
 """
 
 from __future__ import annotations
@@ -10,40 +11,37 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 from pydantic import ValidationError
-from rest_framework import exceptions, status
+from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cjproject.api import IDEMPOTENCY_HEADER, Idempotency, error_response, error_responses
 from cjproject.errors import InvalidInput, fields_from_pydantic
 from llmgateway import selectors, services
 from llmgateway.metrics import EXTRA_COLLECTORS, RedisCollector
 from llmgateway.models import LLMRequest
 from llmgateway.schemas import ComparisonRequestIn, PromptParts
 
-IDEMPOTENCY_KEY_MAX = 150
 _TRUE, _FALSE = {"1", "true", "yes"}, {"0", "false", "no", ""}
 
 
-def error_response(*, code: str, message: str, http_status: int, fields: dict[str, list[str]] | None = None) -> Response:
-    return Response({"error": {"code": code, "message": message, "fields": fields or {}}}, status=http_status)
-
-
 class GatewayAPIView(APIView):
-    """Every error in the one JSON shape."""
+    """A view of the gateway; its errors take the one shape through `cjproject.api.exception_handler`."""
 
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, InvalidInput):
-            return error_response(code="invalid", message=exc.message, fields=exc.fields, http_status=400)
-        if isinstance(exc, exceptions.APIException):
-            response = super().handle_exception(exc)
-            detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-            return error_response(code=str(exc.default_code), message=detail, http_status=response.status_code)
-        raise exc
+
+ACCEPTED = inline_serializer(
+    "ComparisonAccepted",
+    {"id": serializers.IntegerField(), "status": serializers.CharField(), "location": serializers.CharField()},
+)
+USAGE = inline_serializer("Usage", {"usage": serializers.ListField(child=serializers.DictField())})
+GATEWAY = ["llm gateway"]
 
 
 class ModelsView(GatewayAPIView):
@@ -51,6 +49,26 @@ class ModelsView(GatewayAPIView):
 
     permission_classes = [AllowAny]
 
+    @extend_schema(
+        tags=GATEWAY,
+        summary="The model manifest: valid providers and models, with prices and capabilities",
+        parameters=[
+            OpenApiParameter("provider", str, description="One provider (400 lists the valid ones); `mock` only when named."),
+            OpenApiParameter("include_deprecated", str, enum=["true", "false"]),
+        ],
+        responses={
+            200: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                examples=[
+                    OpenApiExample(
+                        "Anthropic",
+                        value={"providers": {"anthropic": {"default_model": "claude-sonnet-4-6", "models": [{"id": "..."}]}}},
+                    )
+                ],
+            ),
+            **error_responses(400),
+        },
+    )
     def get(self, request: Request) -> Response:
         raw = request.query_params.get("include_deprecated", "").lower()
         if raw not in _TRUE | _FALSE:
@@ -64,6 +82,25 @@ class ComparisonCreateView(GatewayAPIView):
 
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(
+        tags=GATEWAY,
+        summary="Ask for one comparison of two texts (202, then poll its Location)",
+        request=ComparisonRequestIn,
+        parameters=[OpenApiParameter(IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER)],
+        responses={202: ACCEPTED, **error_responses(400, 409, 413)},
+        examples=[
+            OpenApiExample(
+                "Two essays",
+                request_only=True,
+                value={
+                    "student_prompt": "Write about a role model.",
+                    "essay_a": "...",
+                    "essay_b": "...",
+                    "metadata": {"ref": "x-1"},
+                },
+            )
+        ],
+    )
     def post(self, request: Request) -> Response:
         if not isinstance(request.data, dict):
             raise InvalidInput("invalid comparison request", fields={"__root__": ["the body must be a JSON object"]})
@@ -75,13 +112,10 @@ class ComparisonCreateView(GatewayAPIView):
             raise InvalidInput(
                 "webhooks are off", fields={"webhook_url": ["this server signs no webhooks (LLM_WEBHOOK_SECRET unset)"]}
             )
-        key = request.headers.get("Idempotency-Key")
-        if key is not None and not 0 < len(key) <= IDEMPOTENCY_KEY_MAX:
-            raise InvalidInput("invalid header", fields={"Idempotency-Key": [f"1 to {IDEMPOTENCY_KEY_MAX} characters"]})
-        stored_key = f"{request.user.pk}:{key}" if key else None
-        digest = services.body_sha256(request.data)
+        idempotency = Idempotency.of(request)
+        stored_key = f"{request.user.pk}:{idempotency.key}" if idempotency.key else None
         if stored_key and (existing := LLMRequest.objects.filter(idempotency_key=stored_key).first()):
-            return self._replay(existing, digest)
+            return self._replay(existing, idempotency)
         try:
             with transaction.atomic():
                 llm_request = services.comparison_request_create(
@@ -96,24 +130,18 @@ class ComparisonCreateView(GatewayAPIView):
                     owner=request.user,
                     webhook_url=str(body.webhook_url or ""),
                     idempotency_key=stored_key,
-                    idempotency_body_sha256=digest,
+                    idempotency_body_sha256=idempotency.body_sha256,
                 )
                 pk = llm_request.pk
                 transaction.on_commit(
                     lambda: services.comparison_signatures(request_ids=[pk], batching_mode="per_request")[0].apply_async()
                 )
         except IntegrityError:  # the same key, sent twice at once: the other one won
-            return self._replay(LLMRequest.objects.get(idempotency_key=stored_key), digest)
+            return self._replay(LLMRequest.objects.get(idempotency_key=stored_key), idempotency)
         return self._accepted(llm_request)
 
-    def _replay(self, existing: LLMRequest, digest: str) -> Response:
-        if existing.idempotency_body_sha256 != digest:
-            return error_response(
-                code="idempotency_conflict",
-                message="this Idempotency-Key was used with another body",
-                fields={"Idempotency-Key": ["reuse a key only to resend the same body"]},
-                http_status=409,
-            )
+    def _replay(self, existing: LLMRequest, idempotency: Idempotency) -> Response:
+        idempotency.check_replay(existing.idempotency_body_sha256)  # another body: 409
         return self._accepted(existing)
 
     def _accepted(self, llm_request: LLMRequest) -> Response:
@@ -130,6 +158,11 @@ class ComparisonDetailView(GatewayAPIView):
 
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(
+        tags=GATEWAY,
+        summary="A comparison's status, result, usage and cost (never the texts)",
+        responses={200: OpenApiTypes.OBJECT, **error_responses(404)},
+    )
     def get(self, request: Request, request_id: int) -> Response:
         llm_request = selectors.comparison_request_get(user=request.user, request_id=request_id)
         if llm_request is None:
@@ -142,6 +175,12 @@ class UsageView(GatewayAPIView):
 
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(
+        tags=GATEWAY,
+        summary="Requests, tokens and cost by provider and model (yours; staff: all)",
+        parameters=[OpenApiParameter("provider", str), OpenApiParameter("model", str)],
+        responses={200: USAGE, **error_responses(400)},
+    )
     def get(self, request: Request) -> Response:
         provider = request.query_params.get("provider") or None
         if provider is not None:

@@ -1,0 +1,360 @@
+"""Forms of the graders' admin, and reading the files a grader uploads.
+
+Uploaded files are read by `assessments.files` (the same reader as the management commands:
+.txt, .md, .docx, .pdf): each upload is written to a private temporary folder under a neutral
+name and read from there; errors name the file as the grader called it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+
+from assessments.admin_views import default_judge, judge_choices
+from assessments.engine.scales import CUSTOM_SCALE, GradeScale, UnknownGradeError, get_scale
+from assessments.files import DOCUMENT_SUFFIXES, read_grades_csv, read_text_file
+from assessments.models import AnchorEssay, Assignment
+from assessments.schemas import ANCHOR_ID_PREFIX, ESSAY_TEXT_MAX_CHARS
+from cjproject.errors import InvalidInput
+
+MAX_UPLOAD_FILES = 500
+PASTE_SEPARATOR = re.compile(r"^\s*-{3,}\s*$", re.M)
+
+
+@dataclass(frozen=True)
+class UploadedText:
+    name: str  # the file name as uploaded (never sent to a judge)
+    stem: str
+    text: str
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files from one input; each must have a readable suffix."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ",".join(DOCUMENT_SUFFIXES)}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[UploadedFile]:
+        files = data if isinstance(data, list | tuple) else ([data] if data else [])
+        if not files:
+            if self.required:
+                raise forms.ValidationError("Choose at least one file.")
+            return []
+        if len(files) > MAX_UPLOAD_FILES:
+            raise forms.ValidationError(f"At most {MAX_UPLOAD_FILES} files at once; you chose {len(files)}.")
+        wrong = [f.name for f in files if PurePath(f.name).suffix.lower() not in DOCUMENT_SUFFIXES]
+        if wrong:
+            raise forms.ValidationError(
+                f"These files are not {', '.join(DOCUMENT_SUFFIXES)}: {', '.join(wrong)}. Save them in one of those formats."
+            )
+        return list(files)
+
+
+def read_uploads(uploads: Iterable[UploadedFile]) -> list[UploadedText]:
+    """The text of each uploaded file, in upload order; raises InvalidInput naming every bad file."""
+    texts: list[UploadedText] = []
+    errors: dict[str, list[str]] = {}
+    with tempfile.TemporaryDirectory(prefix="cj-upload-") as folder:
+        for number, upload in enumerate(uploads):
+            name = PurePath(upload.name).name
+            path = Path(folder) / f"upload-{number}{PurePath(name).suffix.lower()}"
+            with path.open("wb") as handle:
+                for chunk in upload.chunks():
+                    handle.write(chunk)
+            try:
+                texts.append(UploadedText(name=name, stem=PurePath(name).stem.strip(), text=read_text_file(path)))
+            except InvalidInput as exc:
+                errors[name] = [message for messages in exc.fields.values() for message in messages] or [exc.message]
+    if errors:
+        raise InvalidInput("unreadable files", fields=errors)
+    return texts
+
+
+def read_grades_upload(upload: UploadedFile) -> dict[str, str]:
+    """A `file,grade` CSV uploaded beside anchor files: file name → grade."""
+    with tempfile.TemporaryDirectory(prefix="cj-upload-") as folder:
+        path = Path(folder) / "grades.csv"
+        with path.open("wb") as handle:
+            for chunk in upload.chunks():
+                handle.write(chunk)
+        try:
+            return read_grades_csv(path)
+        except InvalidInput as exc:
+            raise InvalidInput(
+                "bad grades file", fields={upload.name: [m for messages in exc.fields.values() for m in messages]}
+            ) from None
+
+
+def grade_from_name(stem: str, scale: GradeScale) -> str | None:
+    """The grade a file name starts with: `A.txt`, `C+2.md`, `B_essay.docx`, `E-1.txt`, `D anchor.txt`.
+
+    The longest label of the scale that the name starts with wins, if a separator (`_`, `-`,
+    a space, a dot) or a digit follows it, or nothing: so `E-2` is E- on a scale that has E-
+    and E on one that has not, while `Essay` is no grade and `E+2` is none on a scale without E+.
+    """
+    for label in sorted(scale.grades, key=len, reverse=True):
+        if not stem.startswith(label):
+            continue
+        rest = stem[len(label) :]
+        if not rest or rest[0].isdigit() or rest[0] in "_- .":
+            return label
+    return None
+
+
+def split_pasted(text: str) -> list[str]:
+    """Essays pasted one after another, separated by a line of three or more dashes."""
+    return [part.strip() for part in PASTE_SEPARATOR.split(text) if part.strip()]
+
+
+# --- Assignments -------------------------------------------------------------------------------
+
+
+class AssignmentForm(forms.ModelForm):
+    custom_grades_text = forms.CharField(
+        label="Custom grades",
+        required=False,
+        help_text="Only for the custom scale: the grades from lowest to highest, separated by commas (e.g. 1, 2, 3, 4).",
+    )
+
+    class Meta:
+        model = Assignment
+        fields = ("title", "student_prompt", "instructions", "grade_scale", "context_origin")
+        labels = {"student_prompt": "Student prompt", "instructions": "Rubric and instructions for the judge"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.custom_grades:
+            self.fields["custom_grades_text"].initial = ", ".join(self.instance.custom_grades)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        scale_name = data.get("grade_scale") or self.instance.grade_scale
+        grades = [g.strip() for g in (data.get("custom_grades_text") or "").split(",") if g.strip()]
+        if scale_name != CUSTOM_SCALE and grades:
+            self.add_error("custom_grades_text", "Leave this empty unless the grade scale is custom.")
+        try:
+            get_scale(scale_name, grades)
+        except UnknownGradeError as exc:
+            self.add_error("custom_grades_text" if scale_name == CUSTOM_SCALE else "grade_scale", str(exc))
+        data["custom_grades"] = grades if scale_name == CUSTOM_SCALE else []
+        return data
+
+
+class AnchorInlineFormSet(forms.BaseInlineFormSet):
+    """Checks each new anchor's grade against the assignment's scale (the one being saved)."""
+
+    def clean(self) -> None:
+        super().clean()
+        try:
+            scale = self.instance.scale
+        except UnknownGradeError:
+            return  # the assignment form reports the scale itself
+        for form in self.forms:
+            if not form.has_changed() or form.cleaned_data.get("DELETE") or form.instance.pk:
+                continue
+            grade = form.cleaned_data.get("grade")
+            if grade:
+                try:
+                    scale.validate(grade)
+                except UnknownGradeError as exc:
+                    form.add_error("grade", str(exc))
+
+
+class AnchorForm(forms.ModelForm):
+    class Meta:
+        model = AnchorEssay
+        fields = ("label", "grade", "text")
+        widgets = {"text": forms.Textarea(attrs={"rows": 3, "cols": 70})}
+
+
+class AnchorUploadForm(forms.Form):
+    files = MultipleFileField(
+        label="Anchor files",
+        help_text=(
+            f"{', '.join(DOCUMENT_SUFFIXES)} files. The label is the file name; the grade is where the name starts "
+            "(A.txt, C+2.md, B_essay.docx) unless a grades CSV is given."
+        ),
+    )
+    grades_csv = forms.FileField(
+        label="Grades CSV (optional)",
+        required=False,
+        help_text="A CSV with the header file,grade and one line per anchor file, e.g. essay7.docx,B",
+    )
+
+    def __init__(self, *args: Any, assignment: Assignment, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.assignment = assignment
+        self.anchors: list[tuple[str, str, str]] = []  # (label, grade, text), filled by clean
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        uploads = data.get("files") or []
+        if not uploads:
+            return data
+        try:
+            texts = read_uploads(uploads)
+            grades = read_grades_upload(data["grades_csv"]) if data.get("grades_csv") else None
+        except InvalidInput as exc:
+            raise forms.ValidationError(_messages(exc)) from None
+        scale = self.assignment.scale
+        problems = []
+        for item in texts:
+            grade = grades.get(item.name) if grades is not None else grade_from_name(item.stem, scale)
+            if grade is None:
+                where = "the grades CSV has no line for it" if grades is not None else "its name does not start with a grade"
+                problems.append(f"{item.name}: {where} (grades: {', '.join(scale.grades)})")
+                continue
+            if grade not in scale.grades:
+                problems.append(f"{item.name}: {grade!r} is not a grade of this scale (grades: {', '.join(scale.grades)})")
+                continue
+            self.anchors.append((item.stem, grade, item.text))
+        if grades is not None:
+            unused = sorted(set(grades) - {item.name for item in texts})
+            if unused:
+                problems.append(f"the grades CSV names files that were not uploaded: {', '.join(unused)}")
+        if problems:
+            raise forms.ValidationError(problems)
+        return data
+
+
+# --- Batches -----------------------------------------------------------------------------------
+
+
+class BatchCreateForm(forms.Form):
+    assignment = forms.ModelChoiceField(
+        queryset=Assignment.objects.none(),
+        required=False,
+        empty_label="(none: rank the essays without grades)",
+        help_text="Its student prompt and rubric go to the judge; its anchors are judged with the essays and give the grades.",
+    )
+    essay_files = MultipleFileField(
+        label="Essay files",
+        required=False,
+        help_text=f"Select many at once ({', '.join(DOCUMENT_SUFFIXES)}). Each essay is known by its file name.",
+    )
+    pasted_essays = forms.CharField(
+        label="Or paste essays",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 80}),
+        help_text="One essay after another, separated by a line of three dashes (---).",
+    )
+    essays_json = forms.CharField(required=False, widget=forms.HiddenInput)
+    comparisons_per_essay = forms.IntegerField(
+        label="Budget: comparisons per essay",
+        min_value=1,
+        max_value=200,
+        help_text="The batch judges about (essays × this) ÷ 2 pairs in all, and stops earlier once the ranking is reliable.",
+    )
+    judge = forms.ChoiceField(
+        label="Judge", help_text="A model from the manifest; its estimated cost for this batch is shown below."
+    )
+    cost_limit_usd = forms.DecimalField(
+        label="Cost limit (US$)", required=False, min_value=0.01, decimal_places=2, help_text="Optional: stop once spent."
+    )
+    start_now = forms.BooleanField(label="Start the batch right away", required=False, initial=True)
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        assignments = Assignment.objects.all() if user.is_superuser else Assignment.objects.filter(owner=user)
+        self.fields["assignment"].queryset = assignments
+        self.fields["judge"].choices = judge_choices()
+        self.fields["judge"].initial = default_judge()
+        self.fields["comparisons_per_essay"].initial = settings.CJ_COMPARISONS_PER_ESSAY
+        self.essays: list[dict[str, str]] = []  # [{"id", "text"}], filled by clean
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        essays = _essays_from_json(data.get("essays_json") or "")
+        try:
+            uploads = read_uploads(data.get("essay_files") or [])
+        except InvalidInput as exc:
+            self.add_error("essay_files", _messages(exc))
+            uploads = []
+        essays += [{"id": item.stem, "text": item.text} for item in uploads]
+        pasted = split_pasted(data.get("pasted_essays") or "")
+        taken = {e["id"] for e in essays}
+        number = 0
+        for text in pasted:
+            number += 1
+            while f"pasted_{number:02d}" in taken:
+                number += 1
+            essays.append({"id": f"pasted_{number:02d}", "text": text})
+        problems = _essay_problems(essays)
+        if problems:
+            raise forms.ValidationError(problems)
+        if not essays and not self.errors:
+            raise forms.ValidationError("Upload essay files or paste essays: the batch has none yet.")
+        self.essays = essays
+        return data
+
+    def request_data(self) -> dict[str, Any]:
+        """The `CJAssessmentRequestData` (as a dict) for `services.batch_create`."""
+        data = self.cleaned_data
+        provider, _, model = data["judge"].partition("/")
+        options: dict[str, Any] = {"comparisons_per_essay": data["comparisons_per_essay"]}
+        if data.get("cost_limit_usd"):
+            options["cost_limit_usd"] = float(data["cost_limit_usd"])
+        request: dict[str, Any] = {
+            "essays": self.essays,
+            "llm_config_overrides": {"provider_override": provider, "model_override": model},
+            "options": options,
+        }
+        if data.get("assignment"):
+            request["assignment_id"] = data["assignment"].pk
+        return request
+
+
+def _essays_from_json(raw: str) -> list[dict[str, str]]:
+    """Essays read by an earlier submission of the form (kept so files need not be chosen again)."""
+    if not raw:
+        return []
+    try:
+        loaded = json.loads(raw)
+    except json.JSONDecodeError:
+        return []
+    if not isinstance(loaded, list):
+        return []
+    return [{"id": str(e["id"]), "text": str(e["text"])} for e in loaded if isinstance(e, dict) and {"id", "text"} <= set(e)]
+
+
+def _essay_problems(essays: Sequence[dict[str, str]]) -> list[str]:
+    problems = []
+    seen: set[str] = set()
+    for essay in essays:
+        if essay["id"] in seen:
+            problems.append(f"Two essays are called {essay['id']!r}: rename one of the files.")
+        seen.add(essay["id"])
+        if essay["id"].startswith(ANCHOR_ID_PREFIX):
+            problems.append(f"{essay['id']!r}: essay names may not start with {ANCHOR_ID_PREFIX!r} (kept for anchors).")
+        if len(essay["text"]) > ESSAY_TEXT_MAX_CHARS:
+            problems.append(f"{essay['id']!r} is longer than {ESSAY_TEXT_MAX_CHARS:,} characters.")
+    return problems
+
+
+def _messages(exc: InvalidInput) -> list[str]:
+    return [f"{name}: {' '.join(messages)}" for name, messages in exc.fields.items()] or [exc.message]
+
+
+class ContinueForm(forms.Form):
+    additional_comparisons = forms.IntegerField(label="More comparisons", min_value=1, max_value=100_000)
+    reliability_target = forms.FloatField(
+        label="Stop at SSR (optional)",
+        required=False,
+        min_value=0.01,
+        max_value=0.99,
+        help_text="Leave empty to spend all the new comparisons.",
+    )

@@ -1,0 +1,296 @@
+"""HTTP shapes of the CJ API: what goes in (type checks only; the services hold the rules) and
+what comes out. The batch request itself is the pydantic contract (`contracts.BatchCreateRequest`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from assessments import selectors
+from assessments.models import (
+    GRADE_SCALE_CHOICES,
+    AnchorEssay,
+    Assignment,
+    Batch,
+    BatchState,
+    ComparisonStatus,
+    ContextOrigin,
+    EndReason,
+    EssayRole,
+)
+
+# --- Assignments and anchors -------------------------------------------------------------------
+
+
+class AssignmentInputSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=200)
+    student_prompt = serializers.CharField(help_text="The task as the students saw it.")
+    instructions = serializers.CharField(required=False, allow_blank=True, default="", help_text="Rubric for the judge.")
+    grade_scale = serializers.ChoiceField(choices=GRADE_SCALE_CHOICES, default="swedish_a_f")
+    custom_grades = serializers.ListField(
+        child=serializers.CharField(max_length=20), required=False, default=list, max_length=50,
+        help_text="Ordered labels, lowest first (grade_scale `custom` only).",
+    )  # fmt: skip
+    context_origin = serializers.ChoiceField(
+        choices=ContextOrigin.choices, default=ContextOrigin.RESEARCH,
+        help_text="`canonical` refuses rubric overrides in batches.",
+    )  # fmt: skip
+
+
+class AssignmentSerializer(serializers.ModelSerializer):
+    grades = serializers.SerializerMethodField(help_text="The scale's grades, lowest first.")
+    anchor_count = serializers.IntegerField(read_only=True)
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Assignment
+        fields = (
+            "id",
+            "url",
+            "owner",
+            "title",
+            "student_prompt",
+            "instructions",
+            "grade_scale",
+            "custom_grades",
+            "grades",
+            "context_origin",
+            "anchor_count",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = fields
+
+    def get_grades(self, obj: Assignment) -> list[str]:
+        return list(obj.scale.grades)
+
+    def get_url(self, obj: Assignment) -> str:
+        return f"/api/v1/assignments/{obj.pk}"
+
+
+class AnchorInputSerializer(serializers.Serializer):
+    label = serializers.CharField(max_length=100)
+    grade = serializers.CharField(max_length=20, help_text="One of the assignment's grades.")
+    text = serializers.CharField(max_length=settings.CJ_API_MAX_ESSAY_CHARS)
+
+
+class AnchorSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AnchorEssay
+        fields = ("id", "assignment", "label", "grade", "text", "text_sha256", "created_at")
+        read_only_fields = fields
+
+
+# --- Batches -----------------------------------------------------------------------------------
+
+
+class BatchSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    end_reason = serializers.ChoiceField(
+        choices=EndReason.choices, allow_blank=True, read_only=True, help_text="Why it finished; empty while it runs."
+    )
+    rounds = serializers.IntegerField(source="current_round", read_only=True)
+    cost_usd = serializers.FloatField(read_only=True)
+    webhook_url = serializers.CharField(read_only=True, help_text="Empty: no webhook.")
+
+    class Meta:
+        model = Batch
+        fields = (
+            "id",
+            "url",
+            "owner",
+            "assignment",
+            "language",
+            "course_code",
+            "state",
+            "end_reason",
+            "end_message",
+            "rounds",
+            "comparisons_planned",
+            "comparisons_succeeded",
+            "comparisons_failed",
+            "cost_usd",
+            "webhook_url",
+            "created_at",
+            "started_at",
+            "finished_at",
+        )
+        read_only_fields = fields
+
+    def get_url(self, obj: Batch) -> str:
+        return f"/api/v1/batches/{obj.pk}"
+
+
+class ComparisonCountsSerializer(serializers.Serializer):
+    budget = serializers.IntegerField(help_text="Comparisons the batch may use in all.")
+    planned = serializers.IntegerField()
+    sent = serializers.IntegerField()
+    succeeded = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    waiting = serializers.IntegerField(help_text="Pending or sent, without a result yet.")
+    cancelled = serializers.IntegerField()
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+
+
+class EstimateSerializer(serializers.Serializer):
+    comparisons_remaining_at_most = serializers.IntegerField()
+    cost_usd_remaining_at_most = serializers.FloatField(
+        allow_null=True, help_text="At the mean cost so far; null before any result."
+    )
+
+
+class ProgressSerializer(serializers.Serializer):
+    rounds = serializers.IntegerField()
+    comparisons = ComparisonCountsSerializer()
+    ssr = serializers.FloatField(allow_null=True, help_text="Scale separation reliability so far.")
+    cost_usd = serializers.FloatField()
+    estimate = EstimateSerializer()
+
+
+class BatchDetailSerializer(BatchSerializer):
+    progress = serializers.SerializerMethodField()
+
+    class Meta(BatchSerializer.Meta):
+        fields = (*BatchSerializer.Meta.fields, "progress")
+        read_only_fields = fields
+
+    @extend_schema_field(ProgressSerializer)
+    def get_progress(self, obj: Batch) -> dict[str, Any]:
+        return ProgressSerializer(selectors.batch_status(batch=obj)).data
+
+
+class BatchContinueSerializer(serializers.Serializer):
+    additional_comparisons = serializers.IntegerField(min_value=1, help_text="How many more comparisons to judge.")
+    reliability_target = serializers.FloatField(
+        required=False, allow_null=True, default=None, min_value=0.0, max_value=1.0,
+        help_text="Stop early once SSR reaches it (below 1); without it the new budget is spent in full.",
+    )  # fmt: skip
+
+
+# --- Results -----------------------------------------------------------------------------------
+
+
+class EssayResultSerializer(serializers.Serializer):
+    rank = serializers.IntegerField(allow_null=True)
+    essay_id = serializers.CharField()
+    role = serializers.ChoiceField(choices=EssayRole.choices)
+    anchor_grade = serializers.CharField(allow_blank=True, help_text="An anchor's known grade; empty for students.")
+    theta = serializers.FloatField(allow_null=True, help_text="Position on the scale, in logits.")
+    se = serializers.FloatField(allow_null=True)
+    theta_low_95 = serializers.FloatField(allow_null=True)
+    theta_high_95 = serializers.FloatField(allow_null=True)
+    comparisons = serializers.IntegerField()
+    wins = serializers.FloatField()
+    infit = serializers.FloatField(allow_null=True)
+    outfit = serializers.FloatField(allow_null=True)
+    projected_grade = serializers.CharField(allow_blank=True)
+    grade_probability = serializers.FloatField(allow_null=True, help_text="P(projected grade).")
+    grade_confidence = serializers.CharField(allow_blank=True, help_text="high, medium or low.")
+    expected_grade = serializers.FloatField(allow_null=True, help_text="Probability-weighted grade index (0 = lowest).")
+    grade_probabilities = serializers.DictField(child=serializers.FloatField(), help_text="P(grade) per grade.")
+
+
+class PositionBiasSerializer(serializers.Serializer):
+    p_first_wins = serializers.FloatField(allow_null=True, help_text="How often the essay shown first won.")
+    order_effect = serializers.FloatField(allow_null=True, help_text="Fitted advantage of the first position, logits.")
+    order_effect_se = serializers.FloatField(allow_null=True)
+
+
+class GradingSerializer(serializers.Serializer):
+    available = serializers.BooleanField()
+    reason = serializers.CharField(required=False, allow_null=True, help_text="Why no grades were projected.")
+    grades = serializers.ListField(child=serializers.CharField(), required=False)
+    centres = serializers.ListField(child=serializers.FloatField(allow_null=True), required=False)
+    cuts = serializers.ListField(child=serializers.FloatField(allow_null=True), required=False)
+    unplaced_grades = serializers.ListField(child=serializers.CharField(), required=False)
+    pooled_grades = serializers.ListField(child=serializers.ListField(child=serializers.CharField()), required=False)
+
+
+class AnchorAlignmentSerializer(serializers.Serializer):
+    n_anchors = serializers.IntegerField()
+    kendall_tau = serializers.FloatField(allow_null=True)
+    inversions = serializers.ListField(child=serializers.ListField(child=serializers.CharField()))
+    judged_inversions = serializers.ListField(child=serializers.ListField(child=serializers.CharField()))
+    zero_win_anchors = serializers.ListField(child=serializers.CharField())
+
+
+class JudgeSerializer(serializers.Serializer):
+    judge = serializers.CharField()
+    comparisons = serializers.IntegerField()
+    agreement_with_consensus = serializers.FloatField()
+    infit = serializers.FloatField(allow_null=True)
+    p_first_wins = serializers.FloatField()
+
+
+class TokensSerializer(serializers.Serializer):
+    input = serializers.IntegerField()
+    output = serializers.IntegerField()
+    cache_read = serializers.IntegerField()
+    cache_write = serializers.IntegerField()
+
+
+class BatchResultsSerializer(serializers.Serializer):
+    batch_id = serializers.IntegerField()
+    state = serializers.ChoiceField(choices=BatchState.choices)
+    end_reason = serializers.CharField(allow_blank=True)
+    scored = serializers.BooleanField(help_text="False until the first round has been scored.")
+    ssr = serializers.FloatField(allow_null=True)
+    separation = serializers.FloatField(allow_null=True)
+    position_bias = PositionBiasSerializer()
+    grading = GradingSerializer()
+    anchor_alignment = AnchorAlignmentSerializer(allow_null=True)
+    judges = JudgeSerializer(many=True)
+    tokens = TokensSerializer()
+    cost_usd = serializers.FloatField()
+    essays = EssayResultSerializer(many=True)
+
+
+class ComparisonSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    round = serializers.IntegerField()
+    essay_a = serializers.CharField(help_text="Shown first.")
+    essay_b = serializers.CharField()
+    status = serializers.ChoiceField(choices=ComparisonStatus.choices)
+    winner = serializers.ChoiceField(choices=["a", "b"], allow_null=True)
+    winner_id = serializers.CharField(allow_null=True)
+    confidence = serializers.IntegerField(allow_null=True, help_text="1 to 5, as the judge gave it.")
+    justification = serializers.CharField(allow_blank=True)
+    judge = serializers.CharField(allow_blank=True)
+    provider = serializers.CharField(allow_blank=True)
+    model = serializers.CharField(allow_blank=True)
+    prompt_sha256 = serializers.CharField(allow_blank=True)
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cache_read_tokens = serializers.IntegerField()
+    cache_write_tokens = serializers.IntegerField()
+    cost_usd = serializers.FloatField()
+    attempt = serializers.IntegerField()
+    error_category = serializers.CharField(allow_blank=True)
+    sent_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(allow_null=True)
+
+
+class ExportBatchSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    assignment_id = serializers.IntegerField(allow_null=True)
+    language = serializers.CharField()
+    course_code = serializers.CharField(allow_blank=True)
+    state = serializers.ChoiceField(choices=BatchState.choices)
+    end_reason = serializers.CharField(allow_blank=True)
+    end_message = serializers.CharField(allow_blank=True)
+    rounds = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class BatchExportSerializer(serializers.Serializer):
+    schema_name = serializers.ChoiceField(choices=["cj-batch-export"])
+    schema_version = serializers.IntegerField(help_text="Changes when a field changes meaning or is removed.")
+    exported_at = serializers.DateTimeField()
+    batch = ExportBatchSerializer()
+    results = BatchResultsSerializer()
+    comparisons = ComparisonSerializer(many=True)

@@ -1,0 +1,136 @@
+"""Server-rendered plots of a batch (matplotlib, Agg backend: no display, safe in any thread).
+
+`caterpillar_png` draws every essay's θ with its 95% interval, best at the top, anchors marked
+with their known grade, and the grade boundaries (cut points) as vertical lines.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import matplotlib
+
+matplotlib.use("Agg")  # before any figure exists: never a GUI backend on a server
+
+from matplotlib.figure import Figure
+
+Z_95 = 1.96
+STUDENT_COLOUR = "#2b6cb0"
+ANCHOR_COLOUR = "#c05621"
+CUT_COLOUR = "#718096"
+# Above this many essays the names no longer fit beside the rows; ranks are shown instead.
+MAX_LABELLED_ROWS = 80
+
+
+@dataclass(frozen=True)
+class PlotRow:
+    label: str
+    theta: float
+    se: float
+    anchor_grade: str | None = None
+
+
+def caterpillar_png(
+    *,
+    rows: Sequence[PlotRow],
+    cuts: Sequence[float | None] = (),
+    grades: Sequence[str] = (),
+    title: str = "",
+    note: str = "",
+) -> bytes:
+    """PNG bytes of the caterpillar plot.
+
+    1. Rows sorted by θ, best at the top; each a point with a horizontal 95% interval (θ ± 1.96·SE).
+    2. Anchors drawn as diamonds in their own colour, their known grade written beside them.
+    3. Cut points (between consecutive grades) drawn as dashed vertical lines, the grade on
+       either side written along the top; a missing cut (unplaced grade) is skipped.
+    """
+    ordered = sorted(rows, key=lambda r: r.theta)
+    n = len(ordered)
+    height = min(40.0, max(3.5, 1.6 + 0.24 * n))
+    figure = Figure(figsize=(9.0, height), dpi=100, layout="constrained")
+    axes = figure.add_subplot()
+    if not ordered:
+        axes.text(0.5, 0.5, "No essay has been scored yet.", ha="center", va="center", transform=axes.transAxes)
+        axes.set_axis_off()
+        return _png(figure)
+
+    y = list(range(n))
+    for is_anchor, colour, marker, name in ((False, STUDENT_COLOUR, "o", "student"), (True, ANCHOR_COLOUR, "D", "anchor")):
+        index = [i for i, r in enumerate(ordered) if (r.anchor_grade is not None) == is_anchor]
+        if not index:
+            continue
+        axes.errorbar(
+            [ordered[i].theta for i in index],
+            [y[i] for i in index],
+            xerr=[Z_95 * ordered[i].se for i in index],
+            fmt=marker,
+            color=colour,
+            ecolor=colour,
+            elinewidth=1.2,
+            capsize=2,
+            markersize=5 if is_anchor else 4,
+            label=f"{name} (θ ± 95% interval)",
+        )
+    for i, row in enumerate(ordered):
+        if row.anchor_grade is not None:
+            axes.annotate(
+                row.anchor_grade,
+                (row.theta + Z_95 * row.se, i),
+                xytext=(4, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
+                fontweight="bold",
+                color=ANCHOR_COLOUR,
+            )
+
+    low = min(r.theta - Z_95 * r.se for r in ordered)
+    high = max(r.theta + Z_95 * r.se for r in ordered)
+    margin = 0.05 * (high - low or 1.0)
+    axes.set_xlim(low - margin, high + 4 * margin)
+    _draw_cuts(axes, cuts=cuts, grades=grades, n=n)
+
+    axes.set_ylim(-0.8, n - 0.2)
+    if n <= MAX_LABELLED_ROWS:
+        axes.set_yticks(y, [r.label for r in ordered], fontsize=7 if n > 40 else 8)
+    else:
+        axes.set_yticks([])
+        axes.set_ylabel("essays, best at the top")
+    axes.set_xlabel("θ (logits): higher is better")
+    axes.grid(axis="x", alpha=0.25)
+    axes.legend(loc="lower right", fontsize=8, framealpha=0.9)
+    if title:
+        axes.set_title(title, fontsize=11, loc="left", pad=24 if any(c is not None for c in cuts) else 6)
+    if note:
+        figure.text(0.01, 0.002, note, fontsize=8, color="#9b2c2c", ha="left", va="bottom")
+    return _png(figure)
+
+
+def _draw_cuts(axes: object, *, cuts: Sequence[float | None], grades: Sequence[str], n: int) -> None:
+    """Dashed lines at the cut points; the grade each region stands for, written along the top."""
+    placed = [(i, c) for i, c in enumerate(cuts) if c is not None and math.isfinite(c)]
+    for order, (i, cut) in enumerate(placed):
+        axes.axvline(cut, color=CUT_COLOUR, linestyle="--", linewidth=1)  # type: ignore[attr-defined]
+        if i + 1 < len(grades):
+            # The cut between grades[i] and grades[i + 1]: name the pair where it stands.
+            axes.annotate(  # type: ignore[attr-defined]
+                f"{grades[i]} | {grades[i + 1]}",
+                (cut, n - 0.2),
+                xytext=(0, 3 + 9 * (order % 2)),  # staggered: close cuts keep readable labels
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                color=CUT_COLOUR,
+                annotation_clip=False,
+            )
+
+
+def _png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()

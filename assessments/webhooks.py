@@ -1,0 +1,98 @@
+"""The signed notice a batch's webhook receives when the batch finishes, and its delivery.
+
+The body is small and holds no essay text: the batch's id, state, end reason and where to read
+its results. It is signed like the gateway's webhooks (`X-CJ-Signature: t=<unix time>,v1=<hex
+HMAC-SHA256 of "t.body" with LLM_WEBHOOK_SECRET>`). Delivery is a Celery task retried with
+exponential backoff; every attempt is recorded in the batch's `processing_metadata["webhooks"]`.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from assessments.metadata import metadata_append
+from assessments.models import Batch
+
+logger = logging.getLogger(__name__)
+
+EVENT_BATCH_FINISHED = "batch.finished"
+# Attempts in all (the first one and its retries); waits double from 5 s up to 10 minutes.
+WEBHOOK_MAX_ATTEMPTS = 8
+WEBHOOK_TIMEOUT_SECONDS = 10
+
+
+def batch_webhook_schedule(*, batch_id: int) -> None:
+    """Send the batch's webhook once the current transaction commits (if it has one)."""
+    if not Batch.objects.filter(pk=batch_id).exclude(webhook_url="").exists():
+        return
+    from assessments.tasks import send_batch_webhook
+    from cjproject.celery import QUEUE_LLM_BATCH
+
+    # The gateway's housekeeping queue carries webhooks: a slow receiver never holds up a round.
+    transaction.on_commit(lambda: send_batch_webhook.apply_async(args=[batch_id], queue=QUEUE_LLM_BATCH))
+
+
+def batch_webhook_body(*, batch: Batch) -> dict[str, Any]:
+    url = f"/api/v1/batches/{batch.pk}"
+    return {
+        "event": EVENT_BATCH_FINISHED,
+        "batch": {
+            "id": batch.pk,
+            "state": batch.state,
+            "end_reason": batch.end_reason,
+            "end_message": batch.end_message,
+            "finished_at": batch.finished_at.isoformat() if batch.finished_at else None,
+            "comparisons_succeeded": batch.comparisons_succeeded,
+            "comparisons_failed": batch.comparisons_failed,
+            "ssr": batch.processing_metadata.get("scoring", {}).get("ssr"),
+            "cost_usd": str(batch.cost_usd),
+            "url": url,
+            "results_url": f"{url}/results",
+        },
+    }
+
+
+def batch_webhook_deliver(*, batch_id: int, attempt: int) -> bool:
+    """POST the signed notice once; True when the receiver answered 2xx. Records the attempt."""
+    from llmgateway.services import webhook_signature
+
+    batch = Batch.objects.get(pk=batch_id)
+    body = json.dumps(batch_webhook_body(batch=batch), separators=(",", ":")).encode()
+    notice = urllib.request.Request(  # noqa: S310 - the URL was validated as http(s) at intake
+        batch.webhook_url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "X-CJ-Signature": webhook_signature(body=body, timestamp=str(int(time.time()))),
+            "X-CJ-Event": EVENT_BATCH_FINISHED,
+            "X-CJ-Batch-Id": str(batch.pk),
+        },
+    )
+    outcome: dict[str, Any] = {"at": timezone.now().isoformat(), "attempt": attempt, "state": batch.state}
+    try:
+        with urllib.request.urlopen(notice, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310
+            outcome["status"] = response.status
+    except urllib.error.HTTPError as exc:
+        outcome["status"] = exc.code
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # refused, unreachable, timed out, garbled
+        outcome["error"] = type(exc).__name__
+    delivered = 200 <= outcome.get("status", 0) < 300
+    metadata_append(instance=batch, key="webhooks", item={**outcome, "delivered": delivered})
+    log = logger.info if delivered else logger.warning
+    log("Batch webhook attempt", extra={"batch_id": batch_id, **outcome, "delivered": delivered})
+    return delivered
+
+
+def webhook_backoff_seconds(retries: int) -> int:
+    """5, 10, 20 ... seconds, at most 10 minutes."""
+    return min(600, 5 * 2**retries)

@@ -1,0 +1,194 @@
+"""Graders create a batch from files or pasted text, start it, watch it, read and export its results."""
+
+import csv
+import io
+import json
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from assessments.models import Batch
+from tests.admin.conftest import finished_batch, make_assignment
+from tests.conftest import ESSAY_TEXTS
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _files(n: int = 4) -> list[SimpleUploadedFile]:
+    return [SimpleUploadedFile(f"essay_{i + 1:02d}.txt", f"{ESSAY_TEXTS[i % 6]} ({i})".encode()) for i in range(n)]
+
+
+def _create_post(assignment=None, **overrides):
+    data = {
+        "assignment": assignment.pk if assignment else "",
+        "comparisons_per_essay": "4",
+        "judge": "mock/mock-heuristic-v1",
+        "cost_limit_usd": "",
+        "start_now": "on",
+        "pasted_essays": "",
+        "essays_json": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_the_form_offers_the_manifests_judges_with_prices_and_says_the_mock_is_not_an_llm(grader_client):
+    content = grader_client.get("/admin/assessments/batch/add/").content.decode()
+    assert "claude-sonnet-4-6" in content and "gpt-5-mini" in content
+    assert "$3 in / $15 out per million tokens" in content
+    assert "offline mock, NOT a language model" in content
+
+
+def test_reading_the_essays_shows_the_estimated_cost_of_this_batch_for_each_judge(grader, grader_client):
+    assignment = make_assignment(grader)
+    response = grader_client.post(
+        "/admin/assessments/batch/add/",
+        {**_create_post(assignment, judge="anthropic/claude-sonnet-4-6"), "essay_files": _files(5), "_estimate": "1"},
+    )
+
+    assert response.status_code == 200
+    estimates = {e.judge: e for e in response.context["estimates"]}
+    assert estimates["anthropic/claude-sonnet-4-6"].comparisons == 16  # (5 essays + 3 anchors) × 4 / 2
+    assert estimates["anthropic/claude-opus-4-6"].cost_usd > estimates["anthropic/claude-sonnet-4-6"].cost_usd > 0
+    assert estimates["mock/mock-heuristic-v1"].cost_usd == 0
+    content = response.content.decode()
+    assert "5 essays read" in content and "plus 3 anchors" in content
+    # The essays travel on in the form, so the grader need not choose the files again.
+    assert [e["id"] for e in json.loads(response.context["essays_json"])] == [f"essay_{i:02d}" for i in range(1, 6)]
+    assert not Batch.objects.exists()
+
+
+def test_a_grader_uploads_essays_and_starts_a_batch_on_the_mock_judge(grader, grader_client):
+    assignment = make_assignment(grader)
+    response = grader_client.post(
+        "/admin/assessments/batch/add/",
+        {
+            **_create_post(assignment),
+            "essay_files": _files(4),
+            "pasted_essays": "First pasted essay.\n---\nSecond one.",
+            "_create": "1",
+        },
+    )
+
+    batch = Batch.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/admin/assessments/batch/{batch.pk}/change/"
+    assert batch.owner == grader and batch.assignment == assignment
+    assert batch.state == "completed"  # tasks run in process in the tests
+    ids = set(batch.essays.filter(role="student").values_list("external_id", flat=True))
+    assert ids == {"essay_01", "essay_02", "essay_03", "essay_04", "pasted_01", "pasted_02"}
+    request = batch.processing_metadata["original_request"]
+    assert request["llm_config_overrides"]["model_override"] == "mock-heuristic-v1"
+    assert request["options"]["comparisons_per_essay"] == 4
+
+
+def test_a_batch_can_be_created_now_and_started_later(grader, grader_client):
+    response = grader_client.post(
+        "/admin/assessments/batch/add/", {**_create_post(start_now=""), "essay_files": _files(3), "_create": "1"}
+    )
+    batch = Batch.objects.get()
+    assert batch.state == "created"
+    page = grader_client.get(response["Location"]).content.decode()
+    assert 'id="start-batch"' in page and 'id="estimate"' in page
+
+    grader_client.post(f"/admin/assessments/batch/{batch.pk}/start/")
+    batch.refresh_from_db()
+    assert batch.state == "completed"
+
+
+def test_an_unconfigured_judge_is_refused_naming_the_variable(grader_client, settings):
+    settings.LLM_CREDENTIALS = {**settings.LLM_CREDENTIALS, "anthropic": {"api_key": "", "base_url": ""}}
+    response = grader_client.post(
+        "/admin/assessments/batch/add/",
+        {**_create_post(judge="anthropic/claude-sonnet-4-6"), "essay_files": _files(3), "_create": "1"},
+        follow=True,
+    )
+    assert "ANTHROPIC_API_KEY" in response.content.decode()
+    assert not Batch.objects.exists()
+
+
+def test_a_batch_without_essays_or_with_unreadable_files_is_refused(grader_client):
+    response = grader_client.post("/admin/assessments/batch/add/", {**_create_post(), "_create": "1"})
+    assert "Upload essay files or paste essays" in response.content.decode()
+
+    bad = SimpleUploadedFile("latin1.txt", "café".encode("latin-1"))
+    response = grader_client.post("/admin/assessments/batch/add/", {**_create_post(), "essay_files": [bad], "_create": "1"})
+    assert "latin1.txt: cannot be read as UTF-8 text" in response.content.decode()
+    assert not Batch.objects.exists()
+
+
+def test_the_results_page_shows_state_reliability_plot_and_a_sortable_table(grader, grader_client):
+    batch = finished_batch(grader, make_assignment(grader), n=5)
+    content = grader_client.get(f"/admin/assessments/batch/{batch.pk}/change/").content.decode()
+
+    assert "The comparison budget was spent." in content  # the end reason in words
+    assert 'id="mock-note"' in content and "NOT a language model" in content
+    assert "SSR" in content and "Position bias" in content and "Kendall τ" in content
+    assert "Inverted anchor pairs" in content
+    assert f"/admin/assessments/batch/{batch.pk}/plot.png" in content
+    assert content.count('class="sortable"') == 10
+    for essay in batch.essays.all():
+        assert f"/admin/assessments/essay/{essay.pk}/change/" in content
+    assert "(anchor: known)" in content and "misfit" in content
+
+
+def test_the_plot_is_a_png_rendered_on_the_server(grader, grader_client):
+    batch = finished_batch(grader, make_assignment(grader), n=5)
+    response = grader_client.get(f"/admin/assessments/batch/{batch.pk}/plot.png")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/png"
+    assert response.content.startswith(b"\x89PNG")
+
+
+def test_progress_is_read_as_json(grader, grader_client):
+    batch = finished_batch(grader, n=4)
+    progress = grader_client.get(f"/admin/assessments/batch/{batch.pk}/progress/").json()
+    assert progress["terminal"] is True
+    assert progress["done"] == progress["planned"] == batch.comparisons_planned
+    assert progress["round"] == batch.current_round
+    assert progress["end_words"] == "The comparison budget was spent."
+
+
+def test_the_exports_have_one_row_per_essay_and_say_when_the_mock_judged(grader, grader_client):
+    batch = finished_batch(grader, make_assignment(grader), n=4)
+
+    response = grader_client.get(f"/admin/assessments/batch/{batch.pk}/export.csv")
+    assert "offline-mock-judge-not-an-llm" in response["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert len(rows) == 7 and [int(r["rank"]) for r in rows] == list(range(1, 8))
+    assert {"theta_low_95", "theta_high_95", "projected_grade"} <= set(rows[0])
+
+    exported = grader_client.get(f"/admin/assessments/batch/{batch.pk}/export.json").json()
+    assert exported["batch"]["judged_by_mock_not_an_llm"] is True
+    assert len(exported["essays"]) == 7 and exported["scoring"]["ssr"] is not None
+
+
+def test_cancel_stops_a_created_batch(grader, grader_client):
+    grader_client.post("/admin/assessments/batch/add/", {**_create_post(start_now=""), "essay_files": _files(3), "_create": "1"})
+    batch = Batch.objects.get()
+    response = grader_client.post(f"/admin/assessments/batch/{batch.pk}/cancel/", follow=True)
+    batch.refresh_from_db()
+    assert batch.state == "cancelled"
+    assert "Cancelled on request" in response.content.decode()
+
+
+def test_continue_judges_more_comparisons_and_rescore_refits(grader, grader_client):
+    batch = finished_batch(grader, n=4)
+    planned = batch.comparisons_planned
+
+    grader_client.post(f"/admin/assessments/batch/{batch.pk}/continue/", {"additional_comparisons": "4"})
+    batch.refresh_from_db()
+    assert batch.comparisons_planned == planned + 4 and batch.state == "completed"
+    assert len(batch.processing_metadata["continuations"]) == 1
+
+    response = grader_client.post(f"/admin/assessments/batch/{batch.pk}/rescore/", follow=True)
+    assert "Rescored from the stored comparisons" in response.content.decode()
+    batch.refresh_from_db()
+    assert batch.processing_metadata["events"][-1]["event"] == "rescored"
+
+
+def test_a_bad_continuation_is_reported_not_raised(grader, grader_client):
+    batch = finished_batch(grader, n=3)
+    response = grader_client.post(f"/admin/assessments/batch/{batch.pk}/continue/", {"additional_comparisons": "0"}, follow=True)
+    assert "More comparisons" in response.content.decode()
+    batch.refresh_from_db()
+    assert not batch.processing_metadata.get("continuations")
