@@ -6,11 +6,13 @@ batch's statistics; the chord body (`services.round_complete`) and rescoring cal
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from django.db import connection
 
 from assessments.engine.grading import (
     GradeProjection,
@@ -137,24 +139,49 @@ def _store_essays(
             essay.projected_grade, essay.grade_probabilities = "", {}
             essay.grade_probability = essay.expected_grade = None
             essay.grade_confidence = ""
-    Essay.objects.bulk_update(
-        essays,
-        [
-            "theta",
-            "se",
-            "infit",
-            "outfit",
-            "comparison_count",
-            "wins",
-            "rank",
-            "projected_grade",
-            "grade_probabilities",
-            "grade_probability",
-            "expected_grade",
-            "grade_confidence",
-        ],
-        batch_size=500,
+    _essays_update(essays, STORED_FIELDS)
+
+
+# What a scoring writes on each essay.
+STORED_FIELDS = (
+    "theta", "se", "infit", "outfit", "comparison_count", "wins", "rank", "projected_grade",
+    "grade_probabilities", "grade_probability", "expected_grade", "grade_confidence",
+)  # fmt: skip
+_SQL_TYPES = {
+    "theta": "float8", "se": "float8", "infit": "float8", "outfit": "float8", "comparison_count": "int8", "wins": "float8",
+    "rank": "int8", "projected_grade": "text", "grade_probabilities": "jsonb", "grade_probability": "float8",
+    "expected_grade": "float8", "grade_confidence": "text",
+}  # fmt: skip
+
+
+def _essays_update(essays: list[Essay], fields: tuple[str, ...]) -> None:
+    """Write `fields` of every essay. On PostgreSQL one UPDATE ... FROM unnest(...) statement
+    (Django's bulk_update builds a CASE per field and row: 80% of a 300-essay round's scoring);
+    elsewhere bulk_update."""
+    if connection.vendor != "postgresql":
+        Essay.objects.bulk_update(essays, [*fields, "updated_at"], batch_size=500)
+        return
+    meta = Essay._meta
+    qn = connection.ops.quote_name
+    columns = [meta.get_field(name).column for name in fields]
+    arrays: list[list[Any]] = [[essay.pk for essay in essays]]
+    for name in fields:
+        values = [getattr(essay, name) for essay in essays]
+        if _SQL_TYPES[name] == "jsonb":
+            values = [json.dumps(value) for value in values]
+        arrays.append(values)
+    unnest = ", ".join(["%s::int8[]"] + [f"%s::{'text' if _SQL_TYPES[n] == 'jsonb' else _SQL_TYPES[n]}[]" for n in fields])
+    assignments = ", ".join(
+        f"{qn(column)} = v.{qn(column)}{'::jsonb' if _SQL_TYPES[name] == 'jsonb' else ''}"
+        for name, column in zip(fields, columns, strict=True)
     )
+    names = ", ".join([qn("id"), *(qn(column) for column in columns)])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {qn(meta.db_table)} AS e SET {assignments}, {qn('updated_at')} = now() "  # noqa: S608 - quoted identifiers
+            f"FROM unnest({unnest}) AS v({names}) WHERE e.{qn(meta.pk.column)} = v.{qn('id')}",
+            arrays,
+        )
 
 
 def _judge_summary(

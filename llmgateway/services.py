@@ -21,6 +21,7 @@ Running requests (`comparison_run`), for one request or a bundle:
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import random
 import time
@@ -123,21 +124,64 @@ def comparison_request_create(
     idempotency_body_sha256: str = "",
 ) -> LLMRequest:
     """Store a request (prompt parts included) so that the task message carries only its id."""
-    provider, model = provider_resolve(overrides=overrides)
+    row = _request_row(parts=parts, overrides=overrides, metadata=metadata, callback=callback, batching_mode=batching_mode)
+    for name, value in {
+        "owner": owner,
+        "webhook_url": webhook_url,
+        "idempotency_key": idempotency_key,
+        "idempotency_body_sha256": idempotency_body_sha256,
+    }.items():
+        setattr(row, name, value)
+    row.save()
+    return row
+
+
+def comparison_requests_create(
+    *,
+    items: Sequence[tuple[PromptParts, LLMConfigOverrides | None, dict[str, Any]]],
+    callback: str,
+    batching_mode: str = "per_request",
+) -> list[LLMRequest]:
+    """Store many requests in one INSERT (a round's worth); each item is (parts, overrides, metadata)."""
+    resolved: dict[str, tuple[Provider, str]] = {}
+    rows = [
+        _request_row(
+            parts=parts, overrides=overrides, metadata=metadata, callback=callback, batching_mode=batching_mode, resolved=resolved
+        )
+        for parts, overrides, metadata in items
+    ]
+    return LLMRequest.objects.bulk_create(rows, batch_size=500)
+
+
+def _request_row(
+    *,
+    parts: PromptParts,
+    overrides: LLMConfigOverrides | None,
+    metadata: dict[str, Any],
+    callback: str,
+    batching_mode: str,
+    resolved: dict[str, tuple[Provider, str]] | None = None,
+) -> LLMRequest:
+    """An unsaved request row; the provider and model are resolved once per distinct overrides."""
     if batching_mode not in BATCHING_MODES:
         raise InvalidInput("invalid batching mode", fields={"batching_mode": [f"choose one of: {', '.join(BATCHING_MODES)}"]})
-    return LLMRequest.objects.create(
+    stored_overrides = (overrides or LLMConfigOverrides()).model_dump(mode="json", exclude_none=True)
+    cache_key = json.dumps(stored_overrides, sort_keys=True)
+    if resolved is None or cache_key not in resolved:
+        found = provider_resolve(overrides=overrides)
+        if resolved is not None:
+            resolved[cache_key] = found
+    else:
+        found = resolved[cache_key]
+    provider, model = found
+    return LLMRequest(
         provider=provider.name,
         model=model,
-        overrides=(overrides or LLMConfigOverrides()).model_dump(mode="json", exclude_none=True),
+        overrides=stored_overrides,
         prompt_parts=parts.model_dump(mode="json"),
         metadata=metadata,
         callback=callback,
         batching_mode=batching_mode,
-        owner=owner,
-        webhook_url=webhook_url,
-        idempotency_key=idempotency_key,
-        idempotency_body_sha256=idempotency_body_sha256,
     )
 
 
