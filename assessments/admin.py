@@ -21,7 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.views.decorators.http import require_POST
 
-from assessments import admin_views, plots, selectors, services
+from assessments import admin_views, plots, results_document, selectors, services
 from assessments.admin_forms import (
     AnchorForm,
     AnchorInlineFormSet,
@@ -164,10 +164,16 @@ class AssignmentAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Assignment, form: Any, change: bool) -> None:
         if change:
-            # No assignment_update service yet: the admin saves the (unlocked) fields it showed.
-            if "custom_grades_text" in form.cleaned_data:
-                obj.custom_grades = form.cleaned_data["custom_grades"]
-            obj.save()
+            data = form.cleaned_data
+            changes = {name: data[name] for name in ("title", *services.ASSIGNMENT_CONTENT_FIELDS) if name in data}
+            if "custom_grades_text" in data:
+                changes["custom_grades"] = data["custom_grades"]
+            try:
+                # The stored row, not `obj`: the form has already copied its values onto `obj`.
+                services.assignment_update(assignment=Assignment.objects.get(pk=obj.pk), changes=changes)
+            except InvalidInput as exc:
+                _form_errors(request, exc)
+            obj.refresh_from_db()
             return
         data = form.cleaned_data
         created = services.assignment_create(
@@ -450,7 +456,8 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         batch = self._batch_or_none(request, object_id)
         if batch is None:
             return self._missing(request, object_id)
-        response = JsonResponse(admin_views.batch_export(batch=batch), json_dumps_params={"indent": 2})
+        # The `cj-results` document: the one the API exports and the ENG5 runner writes as `results`.
+        response = JsonResponse(results_document.batch_results_json(batch=batch), json_dumps_params={"indent": 2})
         response["Content-Disposition"] = f'attachment; filename="{self._export_name(batch, "json")}"'
         return response
 
