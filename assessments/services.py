@@ -12,6 +12,7 @@ import logging
 from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,8 @@ from celery import chord
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Min, Q
+from django.db.models import Count, F, Min, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from pydantic import ValidationError
 
@@ -561,20 +563,38 @@ def comparison_record(*, result: ComparisonResult | dict[str, Any]) -> bool:
         )
     else:
         fields.update(error_category=result.error_category or "internal", error_detail=result.error_detail)
-    with transaction.atomic():
-        recorded = Comparison.objects.filter(
-            pk=meta.comparison_id, batch_id=meta.batch_id, status__in=OPEN_COMPARISON_STATES
-        ).update(**fields)
-        if recorded:
-            counter = "comparisons_succeeded" if succeeded else "comparisons_failed"
-            Batch.objects.filter(pk=meta.batch_id).update(
-                **{counter: F(counter) + 1}, cost_usd=F("cost_usd") + fields["cost_usd"], updated_at=timezone.now()
-            )
+    recorded = Comparison.objects.filter(pk=meta.comparison_id, batch_id=meta.batch_id, status__in=OPEN_COMPARISON_STATES).update(
+        **fields
+    )
+    if recorded:
+        # The batch's counters are recounted once this result is committed, not bumped here: the
+        # gateway records a group of results in one transaction, and a bump would hold the batch
+        # row locked until that commit, serialising every worker on it.
+        transaction.on_commit(partial(batch_counters_refresh, batch_id=meta.batch_id))
     if not recorded:
         logger.info("Duplicate result ignored", extra={"batch_id": meta.batch_id, "comparison_id": meta.comparison_id})
         return False
     metrics.record(counters={"cj_comparisons_recorded_total": {"status": fields["status"]}})
     return True
+
+
+def batch_counters_refresh(*, batch_id: int) -> None:
+    """Recount the batch's judged and failed comparisons and its cost, in one UPDATE.
+
+    Counted in the database from the comparisons themselves, so a recount is exact whenever it
+    runs and repeating it is harmless; it also marks the batch as progressing (`updated_at`).
+    """
+    comparisons = Comparison.objects.filter(batch_id=OuterRef("pk")).order_by().values("batch_id")
+    Batch.objects.filter(pk=batch_id).update(
+        comparisons_succeeded=Coalesce(
+            Subquery(comparisons.filter(status=ComparisonStatus.SUCCEEDED).annotate(n=Count("pk")).values("n")), 0
+        ),
+        comparisons_failed=Coalesce(
+            Subquery(comparisons.filter(status=ComparisonStatus.FAILED).annotate(n=Count("pk")).values("n")), 0
+        ),
+        cost_usd=Coalesce(Subquery(comparisons.annotate(total=Sum("cost_usd")).values("total")), Decimal("0")),
+        updated_at=timezone.now(),
+    )
 
 
 def round_complete(*, batch_id: int, round_no: int) -> None:
@@ -603,6 +623,8 @@ def round_complete(*, batch_id: int, round_no: int) -> None:
         return
     with transaction.atomic():
         batch = Batch.objects.select_for_update().get(pk=batch_id)
+        batch_counters_refresh(batch_id=batch_id)
+        batch.refresh_from_db()
         score = batch_score(batch=batch)
         decision = _stopping_decision(batch=batch, score=score, round_no=round_no)
         reason = decision.reason
@@ -742,6 +764,8 @@ def batch_rescore(*, batch_id: int) -> BatchScore | None:
     """Refit θ, SE and grades from the stored comparisons; no model is called."""
     with transaction.atomic():
         batch = Batch.objects.select_for_update().get(pk=batch_id)
+        batch_counters_refresh(batch_id=batch_id)
+        batch.refresh_from_db()
         score = batch_score(batch=batch)
         metadata_append(instance=batch, key="events", item={"at": timezone.now().isoformat(), "event": "rescored"})
     logger.info("Batch rescored", extra={"batch_id": batch_id})
@@ -897,7 +921,7 @@ def _comparisons_resend_expired(*, now: Any, report: dict[str, list[int]]) -> No
                     completed_at=now,
                 )
                 if lost:
-                    Batch.objects.filter(pk=batch_id).update(comparisons_failed=F("comparisons_failed") + 1, updated_at=now)
+                    batch_counters_refresh(batch_id=batch_id)
                     report["lost"].append(comparison_id)
             continue
         renewed = Comparison.objects.filter(pk=comparison_id, status=ComparisonStatus.SENT, sent_at__lt=lease_before).update(

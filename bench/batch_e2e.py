@@ -40,7 +40,11 @@ sys.path.insert(0, str(ROOT))
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/cj_bench_batch")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 os.environ.update(
-    DATABASE_URL=DATABASE_URL, REDIS_URL=REDIS_URL, CELERY_BROKER_URL="", CELERY_RESULT_BACKEND="", LOG_LEVEL="WARNING",
+    DATABASE_URL=DATABASE_URL,
+    REDIS_URL=REDIS_URL,
+    CELERY_BROKER_URL="",
+    CELERY_RESULT_BACKEND="",
+    LOG_LEVEL="WARNING",
     # As in production: DEBUG keeps every SQL statement in memory and wraps every cursor.
     DJANGO_DEBUG="false",
 )
