@@ -333,32 +333,6 @@ def batch_progress_json(*, batch: Batch) -> dict[str, Any]:
     }
 
 
-def batch_export(*, batch: Batch) -> dict[str, Any]:
-    """The JSON export: the batch, its judges, its reliability and one row per essay."""
-    meta = batch.processing_metadata
-    return {
-        "batch": {
-            "id": batch.pk,
-            "assignment": batch.assignment.title if batch.assignment_id else None,
-            "state": batch.state,
-            "end_reason": batch.end_reason or None,
-            "end_message": batch.end_message or None,
-            "rounds": batch.current_round,
-            "comparisons_planned": batch.comparisons_planned,
-            "comparisons_succeeded": batch.comparisons_succeeded,
-            "comparisons_failed": batch.comparisons_failed,
-            "cost_usd": str(batch.cost_usd),
-            "judges": [j.label for j in batch_judges(batch=batch)],
-            "judged_by_mock_not_an_llm": batch_judged_by_mock(batch=batch),
-        },
-        "scoring": meta.get("scoring"),
-        "grading": meta.get("grading"),
-        "anchor_alignment": meta.get("anchor_alignment"),
-        "judges": meta.get("judges"),
-        "essays": selectors.batch_export_rows(batch=batch),
-    }
-
-
 # --- An essay ----------------------------------------------------------------------------------
 
 

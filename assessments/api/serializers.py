@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from assessments import selectors
@@ -210,6 +210,9 @@ class GradingSerializer(serializers.Serializer):
     pooled_grades = serializers.ListField(child=serializers.ListField(child=serializers.CharField()), required=False)
 
 
+# Component names apart from the `cj-results` document's pydantic models (`BatchResults`,
+# `AnchorAlignment`), which the JSON export declares.
+@extend_schema_serializer(component_name="ResultsAnchorAlignment")
 class AnchorAlignmentSerializer(serializers.Serializer):
     n_anchors = serializers.IntegerField()
     kendall_tau = serializers.FloatField(allow_null=True)
@@ -233,6 +236,7 @@ class TokensSerializer(serializers.Serializer):
     cache_write = serializers.IntegerField()
 
 
+@extend_schema_serializer(component_name="ResultsSummary")
 class BatchResultsSerializer(serializers.Serializer):
     batch_id = serializers.IntegerField()
     state = serializers.ChoiceField(choices=BatchState.choices)
@@ -272,25 +276,3 @@ class ComparisonSerializer(serializers.Serializer):
     error_category = serializers.CharField(allow_blank=True)
     sent_at = serializers.DateTimeField(allow_null=True)
     completed_at = serializers.DateTimeField(allow_null=True)
-
-
-class ExportBatchSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    assignment_id = serializers.IntegerField(allow_null=True)
-    language = serializers.CharField()
-    course_code = serializers.CharField(allow_blank=True)
-    state = serializers.ChoiceField(choices=BatchState.choices)
-    end_reason = serializers.CharField(allow_blank=True)
-    end_message = serializers.CharField(allow_blank=True)
-    rounds = serializers.IntegerField()
-    created_at = serializers.DateTimeField()
-    finished_at = serializers.DateTimeField(allow_null=True)
-
-
-class BatchExportSerializer(serializers.Serializer):
-    schema_name = serializers.ChoiceField(choices=["cj-batch-export"])
-    schema_version = serializers.IntegerField(help_text="Changes when a field changes meaning or is removed.")
-    exported_at = serializers.DateTimeField()
-    batch = ExportBatchSerializer()
-    results = BatchResultsSerializer()
-    comparisons = ComparisonSerializer(many=True)

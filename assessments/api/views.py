@@ -22,7 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from assessments import exports, selectors, services
+from assessments import results_document, selectors, services
 from assessments.api import serializers as s
 from assessments.api.contracts import BatchCreate
 from assessments.models import AnchorEssay, Assignment, Batch, BatchState, ComparisonStatus
@@ -368,7 +368,17 @@ class BatchComparisonsView(generics.ListAPIView):
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(s.ComparisonSerializer([exports.comparison_record(c) for c in page], many=True).data)
+        return self.get_paginated_response(
+            s.ComparisonSerializer(
+                [
+                    results_document.comparison_record(
+                        c, essay_a=c.essay_a.external_id, essay_b=c.essay_b.external_id
+                    ).model_dump()
+                    for c in page
+                ],
+                many=True,
+            ).data
+        )
 
     @extend_schema(
         summary="A batch's comparisons, with each judge's verdict and justification",
@@ -444,7 +454,7 @@ class BatchExportCSVView(_BatchView):
 
     @extend_schema(
         summary="Export the results as CSV (one row per essay)",
-        description="Columns: " + ", ".join(selectors.EXPORT_COLUMNS) + ". Header `X-CJ-Export-Schema: cj-batch-export/1`.",
+        description="Columns: " + ", ".join(selectors.EXPORT_COLUMNS) + ". Header `X-CJ-Export-Schema: cj-results/1`.",
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV with a header row"),
             **error_responses(404),
@@ -452,9 +462,9 @@ class BatchExportCSVView(_BatchView):
     )
     def get(self, request: Request, batch_id: int) -> HttpResponse:
         batch = self._batch(request, batch_id)
-        response = HttpResponse(exports.batch_export_csv(batch=batch), content_type="text/csv; charset=utf-8")
+        response = HttpResponse(results_document.batch_results_csv(batch=batch), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="batch-{batch.pk}-results.csv"'
-        response["X-CJ-Export-Schema"] = f"{exports.EXPORT_SCHEMA_NAME}/{exports.EXPORT_SCHEMA_VERSION}"
+        response["X-CJ-Export-Schema"] = f"{results_document.SCHEMA_NAME}/{results_document.SCHEMA_VERSION}"
         return response
 
 
@@ -463,9 +473,11 @@ class BatchExportJSONView(_BatchView):
     content_negotiation_class = _AnyAccept
 
     @extend_schema(
-        summary="Export the results and every comparison as one JSON document (schema cj-batch-export, version 1)",
-        responses={200: s.BatchExportSerializer, **error_responses(404)},
+        summary="Export the results and every comparison as one JSON document (schema cj-results, version 1)",
+        description="The `cj-results` document: the batch, every comparison, the Bradley-Terry summary with every "
+        "essay's score, grade projections, anchor alignment and costs by judge. The ENG5 research runner writes the "
+        "same document as its artefact's `results`.",
+        responses={200: results_document.BatchResults, **error_responses(404)},
     )
     def get(self, request: Request, batch_id: int) -> Response:
-        document = exports.batch_export_document(batch=self._batch(request, batch_id))
-        return Response(s.BatchExportSerializer(document).data)
+        return Response(results_document.batch_results_json(batch=self._batch(request, batch_id)))

@@ -3,6 +3,11 @@
 `RunArtefact.model_json_schema()` is the published schema (also written beside each artefact);
 `SCHEMA_VERSION` changes whenever a field changes meaning or is removed. Essays appear only under
 their opaque ids; the input list maps each id to its file and checksums.
+
+The artefact holds the run (metadata, inputs, estimate, files, warnings); the batch's results are
+`results`, the `cj-results` document of `assessments.results_document` (the one the API and the
+admin export), or null when no batch ran. Version 2: the results moved from top-level sections
+(`comparisons`, `bt_summary`, `grade_projections`, `anchor_alignment`, `costs`) into `results`.
 """
 
 from __future__ import annotations
@@ -12,8 +17,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from assessments.results_document import BatchResults
+
 SCHEMA_NAME = "cj-eng5-run"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 Mode = Literal["dry-run", "execute", "anchor-align"]
 
 
@@ -110,130 +117,6 @@ class Estimate(_Model):
     notes: list[str] = Field(default_factory=list)
 
 
-class ComparisonRecord(_Model):
-    id: int
-    round: int
-    essay_a: str
-    essay_b: str
-    judge: str
-    provider: str
-    model: str
-    status: str
-    winner: Literal["a", "b"] | None = None
-    winner_id: str | None = None
-    confidence: int | None = None
-    justification: str = ""
-    prompt_sha256: str = ""
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    cost_usd: float = 0.0
-    attempt: int = 0
-    error_category: str = ""
-
-
-class EssayScore(_Model):
-    id: str
-    role: Literal["anchor", "student"]
-    grade: str | None = None  # the known (expert) grade of an anchor
-    rank: int | None = None
-    theta: float | None = None
-    se: float | None = None
-    comparisons: int = 0
-    wins: float = 0.0
-    infit: float | None = None
-    outfit: float | None = None
-
-
-class BTSummary(_Model):
-    ssr: float | None = None
-    separation: float | None = None
-    p_first_wins: float | None = None
-    order_effect: float | None = None
-    order_effect_se: float | None = None
-    n_comparisons: int = 0
-    n_components: int | None = None
-    converged: bool | None = None
-    log_likelihood: float | None = None
-    essays: list[EssayScore] = Field(default_factory=list)
-
-
-class ProjectedGrade(_Model):
-    id: str
-    grade: str
-    probability: float | None = None
-    confidence: str = ""
-    expected_grade: float | None = None
-    probabilities: dict[str, float] = Field(default_factory=dict)
-
-
-class GradeProjections(_Model):
-    available: bool
-    reason: str | None = None
-    grades: list[str] = Field(default_factory=list)
-    centres: list[float | None] = Field(default_factory=list)
-    cuts: list[float | None] = Field(default_factory=list)
-    essays: list[ProjectedGrade] = Field(default_factory=list)
-
-
-class AnchorRef(_Model):
-    id: str
-    grade: str
-
-
-class DirectInversion(_Model):
-    """A comparison in which the lower-graded anchor won, with the judge's justification."""
-
-    comparison_id: int
-    round: int
-    winner: AnchorRef
-    loser: AnchorRef
-    shown_first: str
-    confidence: int | None = None
-    justification: str = ""
-
-
-class AnchorStanding(_Model):
-    id: str
-    grade: str
-    theta: float | None = None
-    rank_among_anchors: int | None = None
-    comparisons: int
-    wins: int
-    win_rate: float | None = None
-
-
-class AnchorAlignment(_Model):
-    n_anchors: int
-    kendall_tau: float | None = None
-    inversions: list[tuple[AnchorRef, AnchorRef]] = Field(
-        default_factory=list, description="(lower-graded, higher-graded) anchor pairs whose θ are in the wrong order"
-    )
-    direct_inversions: list[DirectInversion] = Field(default_factory=list)
-    zero_win_anchors: list[AnchorRef] = Field(default_factory=list)
-    anchors: list[AnchorStanding] = Field(default_factory=list)
-
-
-class JudgeCost(_Model):
-    judge: str
-    comparisons: int
-    input_tokens: int
-    output_tokens: int
-    cost_usd: float
-
-
-class Costs(_Model):
-    total_usd: float
-    estimated_usd: float
-    input_tokens: int
-    output_tokens: int
-    cache_read_tokens: int
-    cache_write_tokens: int
-    by_judge: list[JudgeCost] = Field(default_factory=list)
-    prices_as_of: str
-
-
 class ArtefactFile(_Model):
     name: str
     kind: Literal["csv", "markdown", "png", "json-schema"]
@@ -243,14 +126,12 @@ class ArtefactFile(_Model):
 
 class RunArtefact(_Model):
     schema_name: Literal["cj-eng5-run"] = SCHEMA_NAME
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = SCHEMA_VERSION
     run: RunInfo
     inputs: Inputs
     estimate: Estimate
-    comparisons: list[ComparisonRecord] = Field(default_factory=list)
-    bt_summary: BTSummary | None = None
-    grade_projections: GradeProjections | None = None
-    anchor_alignment: AnchorAlignment | None = None
-    costs: Costs
+    results: BatchResults | None = Field(
+        default=None, description="the batch's results (schema cj-results); null when no batch ran (dry run)"
+    )
     files: list[ArtefactFile] = Field(default_factory=list, description="every other file of the run, with its checksum")
     warnings: list[str] = Field(default_factory=list)

@@ -25,15 +25,16 @@ STUDENT_COLOUR = "#2c3e50"
 
 def plots_draw(artefact: RunArtefact, out: Path) -> list[Path]:
     """Draw every plot the artefact has data for; returns the files written."""
-    if artefact.bt_summary is None or not artefact.bt_summary.essays:
+    results = artefact.results
+    if results is None or not results.bt_summary.essays:
         return []
     written = [
         _caterpillar(artefact, out / "caterpillar.png"),
         _comparisons_per_essay(artefact, out / "comparisons_per_essay.png"),
     ]
-    if artefact.anchor_alignment is not None and artefact.anchor_alignment.anchors:
+    if results.anchor_alignment is not None and results.anchor_alignment.anchors:
         written.append(_anchor_alignment(artefact, out / "anchor_alignment.png"))
-    if any(c.winner for c in artefact.comparisons):
+    if any(c.winner for c in results.comparisons):
         written.append(_position_bias(artefact, out / "position_bias.png"))
     return written
 
@@ -52,7 +53,7 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 
 
 def _caterpillar(artefact: RunArtefact, path: Path) -> Path:
-    essays = [e for e in artefact.bt_summary.essays if e.theta is not None]  # type: ignore[union-attr]
+    essays = [e for e in artefact.results.bt_summary.essays if e.theta is not None]  # type: ignore[union-attr]
     essays.sort(key=lambda e: e.theta or 0.0)
     fig, ax = plt.subplots(figsize=(8, max(4.0, 0.22 * len(essays) + 1.5)))
     for y, essay in enumerate(essays):
@@ -64,8 +65,8 @@ def _caterpillar(artefact: RunArtefact, path: Path) -> Path:
     for label in ax.get_yticklabels():
         if label.get_text().split(" ")[0] in artefact.run.grades:
             label.set_color(ANCHOR_COLOUR)
-    grading = artefact.grade_projections
-    if grading is not None and grading.available:
+    grading = artefact.results.grade_projections  # type: ignore[union-attr]
+    if grading.available:
         for k, cut in enumerate(grading.cuts):
             if cut is not None:
                 ax.axvline(cut, color="#7f8c8d", ls="--", lw=0.8)
@@ -76,9 +77,9 @@ def _caterpillar(artefact: RunArtefact, path: Path) -> Path:
 
 
 def _anchor_alignment(artefact: RunArtefact, path: Path) -> Path:
-    alignment = artefact.anchor_alignment
+    alignment = artefact.results.anchor_alignment  # type: ignore[union-attr]
     grades = artefact.run.grades
-    theta_of = {e.id: e for e in artefact.bt_summary.essays}  # type: ignore[union-attr]
+    theta_of = {e.id: e for e in artefact.results.bt_summary.essays}  # type: ignore[union-attr]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for standing in alignment.anchors:  # type: ignore[union-attr]
         essay = theta_of[standing.id]
@@ -100,7 +101,7 @@ def _anchor_alignment(artefact: RunArtefact, path: Path) -> Path:
 
 
 def _comparisons_per_essay(artefact: RunArtefact, path: Path) -> Path:
-    essays = sorted(artefact.bt_summary.essays, key=lambda e: (e.role, -e.comparisons))  # type: ignore[union-attr]
+    essays = sorted(artefact.results.bt_summary.essays, key=lambda e: (e.role, -e.comparisons))  # type: ignore[union-attr]
     fig, ax = plt.subplots(figsize=(max(6.0, 0.2 * len(essays) + 2), 3.8))
     colours = [ANCHOR_COLOUR if e.role == "anchor" else STUDENT_COLOUR for e in essays]
     ax.bar(range(len(essays)), [e.comparisons for e in essays], color=colours)
@@ -112,7 +113,7 @@ def _comparisons_per_essay(artefact: RunArtefact, path: Path) -> Path:
 
 
 def _position_bias(artefact: RunArtefact, path: Path) -> Path:
-    decided = [c for c in artefact.comparisons if c.winner]
+    decided = [c for c in artefact.results.comparisons if c.winner]  # type: ignore[union-attr]
     rounds = sorted({c.round for c in decided})
     labels, shares, errors = [], [], []
     for group, label in [*(([c for c in decided if c.round == r], f"round {r}") for r in rounds), (decided, "all")]:
@@ -128,7 +129,7 @@ def _position_bias(artefact: RunArtefact, path: Path) -> Path:
     ax.set_xticklabels(labels, fontsize=8)
     ax.set_ylim(0, 1)
     ax.set_ylabel("P(essay shown first wins)")
-    order = artefact.bt_summary.order_effect if artefact.bt_summary else None  # type: ignore[union-attr]
+    order = artefact.results.bt_summary.order_effect if artefact.results else None
     fitted = f"; fitted order effect {order:+.2f} logits" if order is not None else ""
     ax.set_title(f"Position bias{fitted}\n{_subtitle(artefact)}", fontsize=9)
     return _save(fig, path)

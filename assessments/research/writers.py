@@ -11,8 +11,9 @@ import hashlib
 import json
 from pathlib import Path
 
-from assessments.research.artefact import AnchorAlignment, ArtefactFile, RunArtefact
+from assessments.research.artefact import ArtefactFile, RunArtefact
 from assessments.research.plots import plots_draw
+from assessments.results_document import AnchorAlignment, BatchResults
 from assessments.selectors import EXPORT_COLUMNS
 
 ARTEFACT_NAME = "artefact.json"
@@ -45,9 +46,9 @@ def artefacts_write(artefact: RunArtefact, out: Path) -> tuple[Path, RunArtefact
     """Write every file of the run into `out`; returns the artefact's path and the final artefact."""
     out.mkdir(parents=True, exist_ok=True)
     written: list[tuple[Path, str]] = [(p, "png") for p in plots_draw(artefact, out)]
-    if artefact.bt_summary is not None:
-        written.append((_results_csv(artefact, out / RESULTS_NAME), "csv"))
-        written.append((_comparisons_csv(artefact, out / COMPARISONS_NAME), "csv"))
+    if artefact.results is not None:
+        written.append((_results_csv(artefact.results, out / RESULTS_NAME), "csv"))
+        written.append((_comparisons_csv(artefact.results, out / COMPARISONS_NAME), "csv"))
     schema_path = out / SCHEMA_FILE_NAME
     schema_path.write_text(json.dumps(RunArtefact.model_json_schema(), indent=2) + "\n", encoding="utf-8")
     written.append((schema_path, "json-schema"))
@@ -67,11 +68,11 @@ def artefacts_write(artefact: RunArtefact, out: Path) -> tuple[Path, RunArtefact
     return path, final
 
 
-def results_rows(artefact: RunArtefact) -> list[dict[str, object]]:
+def results_rows(results: BatchResults) -> list[dict[str, object]]:
     """One row per essay, best first, in the columns of the batch export (`EXPORT_COLUMNS`)."""
-    projected = {p.id: p for p in (artefact.grade_projections.essays if artefact.grade_projections else [])}
+    projected = {p.id: p for p in results.grade_projections.essays}
     rows = []
-    for essay in artefact.bt_summary.essays if artefact.bt_summary else []:
+    for essay in results.bt_summary.essays:
         grade = projected.get(essay.id)
         scored = essay.theta is not None and essay.se is not None
         rows.append(
@@ -97,19 +98,19 @@ def results_rows(artefact: RunArtefact) -> list[dict[str, object]]:
     return rows
 
 
-def _results_csv(artefact: RunArtefact, path: Path) -> Path:
+def _results_csv(results: BatchResults, path: Path) -> Path:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS)
         writer.writeheader()
-        writer.writerows(results_rows(artefact))
+        writer.writerows(results_rows(results))
     return path
 
 
-def _comparisons_csv(artefact: RunArtefact, path: Path) -> Path:
+def _comparisons_csv(results: BatchResults, path: Path) -> Path:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=COMPARISON_COLUMNS, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(c.model_dump() for c in artefact.comparisons)
+        writer.writerows(c.model_dump() for c in results.comparisons)
     return path
 
 
@@ -158,32 +159,32 @@ def report_markdown(artefact: RunArtefact, *, files: list[str]) -> str:
     lines += [f"- {note}" for note in estimate.notes]
     if run.end_message:
         lines += ["", f"Batch: {run.end_message}"]
-    bt = artefact.bt_summary
-    if bt is not None:
+    results = artefact.results
+    if results is not None:
+        bt, costs = results.bt_summary, results.costs
         lines += [
             "",
             "## Results",
             "",
             f"{bt.n_comparisons} comparisons judged; SSR {_f(bt.ssr, 3)}; separation {_f(bt.separation)}; "
             f"P(first shown wins) {_f(bt.p_first_wins)}; order effect {_f(bt.order_effect, signed=True)} ± "
-            f"{_f(bt.order_effect_se)} logits. Cost ${artefact.costs.total_usd:.4f} "
-            f"(estimated ${artefact.costs.estimated_usd:.4f}); tokens {artefact.costs.input_tokens:,} in, "
-            f"{artefact.costs.output_tokens:,} out.",
+            f"{_f(bt.order_effect_se)} logits. Cost ${costs.total_usd:.4f} "
+            f"(estimated ${estimate.cost_usd:.4f}); tokens {costs.input_tokens:,} in, {costs.output_tokens:,} out.",
             "",
             "| rank | essay | role | grade | θ | SE | comparisons | P(grade) |",
             "|---:|---|---|---|---:|---:|---:|---:|",
         ]
-        for row in results_rows(artefact):
+        for row in results_rows(results):
             grade = row["anchor_grade"] or row["projected_grade"] or "–"
             probability = "" if row["anchor_grade"] else _f(row["grade_probability"])  # type: ignore[arg-type]
             lines.append(
                 f"| {row['rank'] or '–'} | `{row['essay_id']}` | {row['role']} | {grade} | {_f(row['theta'])} "  # type: ignore[arg-type]
                 f"| {_f(row['se'])} | {row['comparisons']} | {probability} |"  # type: ignore[arg-type]
             )
-        grading = artefact.grade_projections
-        if grading is not None and not grading.available and run.mode == "execute":
+        grading = results.grade_projections
+        if not grading.available and run.mode == "execute":
             lines += ["", f"Grades were not projected: {grading.reason}."]
-    alignment = artefact.anchor_alignment
+    alignment = results.anchor_alignment if results is not None else None
     if alignment is not None:
         lines += _alignment_section(alignment)
     if artefact.warnings:
@@ -192,7 +193,10 @@ def report_markdown(artefact: RunArtefact, *, files: list[str]) -> str:
         "",
         "## Files",
         "",
-        f"- `{ARTEFACT_NAME}`: the artefact (schema `{artefact.schema_name}` v{artefact.schema_version})",
+        f"- `{ARTEFACT_NAME}`: the artefact (schema `{artefact.schema_name}` v{artefact.schema_version}; its `results`: "
+        f"`{results.schema_name}` v{results.schema_version}, as the API exports a batch)"
+        if results is not None
+        else f"- `{ARTEFACT_NAME}`: the artefact (schema `{artefact.schema_name}` v{artefact.schema_version})",
     ]
     lines += [f"- `{name}`" for name in files]
     return "\n".join(lines) + "\n"

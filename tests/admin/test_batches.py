@@ -8,6 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from assessments.models import Batch
+from assessments.results_document import BatchResults
 from tests.admin.conftest import finished_batch, make_assignment
 from tests.conftest import ESSAY_TEXTS
 
@@ -157,9 +158,10 @@ def test_the_exports_have_one_row_per_essay_and_say_when_the_mock_judged(grader,
     assert len(rows) == 7 and [int(r["rank"]) for r in rows] == list(range(1, 8))
     assert {"theta_low_95", "theta_high_95", "projected_grade"} <= set(rows[0])
 
-    exported = grader_client.get(f"/admin/assessments/batch/{batch.pk}/export.json").json()
-    assert exported["batch"]["judged_by_mock_not_an_llm"] is True
-    assert len(exported["essays"]) == 7 and exported["scoring"]["ssr"] is not None
+    exported = BatchResults.model_validate(grader_client.get(f"/admin/assessments/batch/{batch.pk}/export.json").json())
+    assert exported.schema_name == "cj-results" and exported.batch.judges
+    assert not any(judge.is_language_model for judge in exported.batch.judges)  # the mock judged
+    assert len(exported.bt_summary.essays) == 7 and exported.bt_summary.ssr is not None
 
 
 def test_cancel_stops_a_created_batch(grader, grader_client):

@@ -9,6 +9,7 @@ import io
 import pytest
 
 from assessments.models import Batch, BatchState, EssayRole
+from assessments.results_document import BatchResults
 from tests.api.conftest import error_of
 from tests.conftest import essays
 
@@ -212,12 +213,17 @@ def test_a_finished_batch_reads_with_progress_results_comparisons_and_exports(ow
     assert as_owner.get(f"/api/v1/batches/{batch.pk}/comparisons?status=nope").status_code == 400
     assert as_owner.get(f"/api/v1/batches/{batch.pk}/comparisons?round=0").status_code == 400
 
-    exported = as_owner.get(f"/api/v1/batches/{batch.pk}/export.json").json()
-    assert (exported["schema_name"], exported["schema_version"]) == ("cj-batch-export", 1)
-    assert exported["results"]["essays"] == results["essays"] and len(exported["comparisons"]) == batch.comparisons.count()
+    exported = BatchResults.model_validate(as_owner.get(f"/api/v1/batches/{batch.pk}/export.json").json())
+    assert (exported.schema_name, exported.schema_version) == ("cj-results", 1)
+    assert exported.batch.id == batch.pk and exported.batch.state == "completed" and exported.batch.judges
+    assert [e.id for e in exported.bt_summary.essays] == [e["essay_id"] for e in results["essays"]]
+    assert exported.bt_summary.ssr == results["ssr"] and len(exported.comparisons) == batch.comparisons.count()
+    assert exported.anchor_alignment.n_anchors == 3
+    assert exported.anchor_alignment.kendall_tau == pytest.approx(results["anchor_alignment"]["kendall_tau"])
+    assert exported.costs.total_usd == results["cost_usd"]
 
     response = as_owner.get(f"/api/v1/batches/{batch.pk}/export.csv", HTTP_ACCEPT="text/csv")
-    assert response["Content-Type"].startswith("text/csv") and response["X-CJ-Export-Schema"] == "cj-batch-export/1"
+    assert response["Content-Type"].startswith("text/csv") and response["X-CJ-Export-Schema"] == "cj-results/1"
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert len(rows) == 7 and rows[0]["rank"] == "1"
 
@@ -291,3 +297,18 @@ def test_staff_cancel_any_batch(owner, as_staff):
 
     batch = services.batch_create(owner=owner, request={"essays": essays(3)})
     assert as_staff.post(f"/api/v1/batches/{batch.pk}/cancel").status_code == 200
+
+
+def test_the_api_export_is_the_document_the_research_runner_writes_as_results(owner, as_owner, finished_batch):
+    """One schema: the export validates against `BatchResults`, the model of `RunArtefact.results`."""
+    from assessments.research.artefact import RunArtefact
+    from assessments.results_document import batch_results_document
+
+    batch = finished_batch(owner, n=4, options={"comparisons_per_essay": 3})
+    exported = as_owner.get(f"/api/v1/batches/{batch.pk}/export.json").json()
+    assert exported["schema_name"] == "cj-results"
+    assert RunArtefact.model_fields["results"].annotation == BatchResults | None
+    document = BatchResults.model_validate(exported)
+    built = batch_results_document(batch=batch)
+    assert document.model_dump(exclude={"generated_at"}) == built.model_dump(exclude={"generated_at"})
+    assert document.anchor_alignment is None  # a guest batch: no graded anchors

@@ -10,6 +10,7 @@ import sys
 from io import StringIO
 from pathlib import Path
 
+import jsonschema
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -17,6 +18,7 @@ from assessments.models import Assignment, Batch
 from assessments.research.artefact import SCHEMA_VERSION, RunArtefact
 from assessments.research.inventory import SAMPLE_DIR
 from assessments.research.writers import file_sha256
+from assessments.results_document import BatchResults
 from llmgateway.models import LLMRequest
 from tests.research.conftest import inputs_of
 
@@ -31,6 +33,12 @@ def _eng5(*args: object) -> str:
 
 def _artefact(out: Path) -> RunArtefact:
     return RunArtefact.model_validate_json((out / "artefact.json").read_text(encoding="utf-8"))
+
+
+def _assert_schema_file_validates(out: Path) -> None:
+    """The published schema written beside the artefact validates it (JSON Schema 2020-12)."""
+    schema = json.loads((out / "artefact.schema.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(schema).validate(json.loads((out / "artefact.json").read_text(encoding="utf-8")))
 
 
 def _assert_checksums_match(out: Path, artefact: RunArtefact) -> None:
@@ -67,10 +75,12 @@ def test_dry_run_writes_a_schema_valid_artefact_and_calls_no_model(tmp_path):
     _eng5("dry-run", "--comparisons-per-essay", "3", "--out", tmp_path)
     artefact = _artefact(tmp_path)
     assert (artefact.schema_version, artefact.run.mode, artefact.run.state) == (SCHEMA_VERSION, "dry-run", "not-run")
-    assert artefact.comparisons == [] and artefact.bt_summary is None
+    assert artefact.results is None
     assert artefact.estimate.expected_comparisons == 54
     assert len(artefact.inputs.anchors) == 12 and len(artefact.inputs.essays) == 24
     assert json.loads((tmp_path / "artefact.schema.json").read_text()) == RunArtefact.model_json_schema()
+    assert artefact.schema_name == "cj-eng5-run" and SCHEMA_VERSION == 2
+    _assert_schema_file_validates(tmp_path)
     _assert_checksums_match(tmp_path, artefact)
     assert "NOT a language model" in (tmp_path / "report.md").read_text()
     assert not LLMRequest.objects.exists() and not Batch.objects.exists()
@@ -86,14 +96,18 @@ def test_execute_runs_the_sample_through_the_services_and_writes_every_artefact(
     assert f"Batch {batch.pk}: completed" in output and "round" in output
     artefact = _artefact(tmp_path)
     assert artefact.run.batch_id == batch.pk and artefact.run.judge.is_language_model is False
-    judged = [c for c in artefact.comparisons if c.status == "succeeded"]
+    results = artefact.results
+    assert isinstance(results, BatchResults) and (results.schema_name, results.schema_version) == ("cj-results", 1)
+    assert results.batch.id == batch.pk and [j.is_language_model for j in results.batch.judges] == [False]
+    judged = [c for c in results.comparisons if c.status == "succeeded"]
     assert len(judged) == batch.comparisons_succeeded > 0
     assert all(c.prompt_sha256 and c.winner_id in (c.essay_a, c.essay_b) for c in judged)
     ids = {e.id for e in [*artefact.inputs.anchors, *artefact.inputs.essays]}
-    assert {e.id for e in artefact.bt_summary.essays} == ids
-    assert artefact.grade_projections.available and len(artefact.grade_projections.essays) == 24
-    alignment = artefact.anchor_alignment
+    assert {e.id for e in results.bt_summary.essays} == ids
+    assert results.grade_projections.available and len(results.grade_projections.essays) == 24
+    alignment = results.anchor_alignment
     assert alignment.n_anchors == 12
+    _assert_schema_file_validates(tmp_path)
     assert alignment.kendall_tau == pytest.approx(batch.processing_metadata["anchor_alignment"]["kendall_tau"])
     _assert_checksums_match(tmp_path, artefact)
     names = {f.name for f in artefact.files}
@@ -121,17 +135,19 @@ def test_anchor_align_judges_the_anchors_as_students_and_reports_their_order(tmp
     assert batch.essays.filter(role="anchor").count() == 0 and batch.essays.count() == 12
     assert batch.assignment.anchors.count() == 0  # the service never knew a grade
     artefact = _artefact(tmp_path)
-    alignment = artefact.anchor_alignment
+    results = artefact.results
+    alignment = results.anchor_alignment
     assert alignment.n_anchors == 12 and alignment.kendall_tau is not None
     assert "Anchor alignment: Kendall tau" in output
-    assert sum(a.comparisons for a in alignment.anchors) == 2 * len([c for c in artefact.comparisons if c.winner])
+    assert sum(a.comparisons for a in alignment.anchors) == 2 * len([c for c in results.comparisons if c.winner])
     for anchor in alignment.anchors:
         assert anchor.win_rate == pytest.approx(anchor.wins / anchor.comparisons, abs=1e-4)
     assert {a.id for a in alignment.zero_win_anchors} == {a.id for a in alignment.anchors if a.wins == 0}
     for inversion in alignment.direct_inversions:
         assert artefact.run.grades.index(inversion.winner.grade) < artefact.run.grades.index(inversion.loser.grade)
         assert inversion.justification
-    assert artefact.grade_projections.available is False
+    assert results.grade_projections.available is False
+    assert {e.role for e in results.bt_summary.essays} == {"anchor"}  # graded by the runner, not the service
     _assert_checksums_match(tmp_path, artefact)
 
 
@@ -224,5 +240,5 @@ def test_execute_can_reuse_an_assignment_with_its_anchors(tmp_path, owner):
     assert batch.assignment_id == assignment.pk and batch.comparisons_planned == 40
     artefact = _artefact(tmp_path)
     assert {a.grade_source for a in artefact.inputs.anchors} == {"assignment"}
-    assert {e.id for e in artefact.bt_summary.essays if e.role == "anchor"} == {a.id for a in artefact.inputs.anchors}
-    assert artefact.anchor_alignment.n_anchors == 4
+    assert {e.id for e in artefact.results.bt_summary.essays if e.role == "anchor"} == {a.id for a in artefact.inputs.anchors}
+    assert artefact.results.anchor_alignment.n_anchors == 4

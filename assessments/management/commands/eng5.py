@@ -256,16 +256,17 @@ class Command(BaseCommand):
     def _print_outcome(self, artefact: Any, path: Path) -> None:
         write = self.stdout.write
         run = artefact.run
-        if run.batch_id is not None:
-            bt = artefact.bt_summary
-            ssr = f"{bt.ssr:.3f}" if bt and bt.ssr is not None else "n/a"
+        results = artefact.results
+        if run.batch_id is not None and results is not None:
+            bt = results.bt_summary
+            ssr = f"{bt.ssr:.3f}" if bt.ssr is not None else "n/a"
             write(
                 f"Batch {run.batch_id}: {run.state}"
                 + (f" ({run.end_reason})" if run.end_reason else "")
-                + f"; {len([c for c in artefact.comparisons if c.status == 'succeeded'])} comparisons judged; "
-                f"SSR {ssr}; cost ${artefact.costs.total_usd:.4f}"
+                + f"; {len([c for c in results.comparisons if c.status == 'succeeded'])} comparisons judged; "
+                f"SSR {ssr}; cost ${results.costs.total_usd:.4f}"
             )
-        alignment = artefact.anchor_alignment
+        alignment = results.anchor_alignment if results is not None else None
         if alignment is not None:
             tau = f"{alignment.kendall_tau:.2f}" if alignment.kendall_tau is not None else "undefined"
             zero = ", ".join(f"{a.grade} {a.id}" for a in alignment.zero_win_anchors) or "none"
