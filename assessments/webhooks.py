@@ -9,9 +9,7 @@ exponential backoff; every attempt is recorded in the batch's `processing_metada
 from __future__ import annotations
 
 import http.client
-import json
 import logging
-import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -63,25 +61,17 @@ def batch_webhook_body(*, batch: Batch) -> dict[str, Any]:
 
 def batch_webhook_deliver(*, batch_id: int, attempt: int) -> bool:
     """POST the signed notice once; True when the receiver answered 2xx. Records the attempt."""
-    from llmgateway.services import webhook_signature
+    from llmgateway.services import webhook_post
 
     batch = Batch.objects.get(pk=batch_id)
-    body = json.dumps(batch_webhook_body(batch=batch), separators=(",", ":")).encode()
-    notice = urllib.request.Request(  # noqa: S310 - the URL was validated as http(s) at intake
-        batch.webhook_url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "X-CJ-Signature": webhook_signature(body=body, timestamp=str(int(time.time()))),
-            "X-CJ-Event": EVENT_BATCH_FINISHED,
-            "X-CJ-Batch-Id": str(batch.pk),
-        },
-    )
     outcome: dict[str, Any] = {"at": timezone.now().isoformat(), "attempt": attempt, "state": batch.state}
     try:
-        with urllib.request.urlopen(notice, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310
-            outcome["status"] = response.status
+        outcome["status"] = webhook_post(
+            url=batch.webhook_url,
+            payload=batch_webhook_body(batch=batch),
+            headers={"X-CJ-Event": EVENT_BATCH_FINISHED, "X-CJ-Batch-Id": str(batch.pk)},
+            timeout=WEBHOOK_TIMEOUT_SECONDS,
+        )
     except urllib.error.HTTPError as exc:
         outcome["status"] = exc.code
     except (OSError, ValueError, http.client.HTTPException) as exc:  # refused, unreachable, timed out, garbled

@@ -686,3 +686,20 @@ def webhook_signature(*, body: bytes, timestamp: str) -> str:
 
     digest = hmac.new(settings.LLM_WEBHOOK_SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={digest}"
+
+
+def webhook_post(*, url: str, payload: dict[str, Any], headers: dict[str, str], timeout: float) -> int:
+    """POST `payload` as compact JSON, signed (`X-CJ-Signature`), with the caller's headers.
+
+    Returns the HTTP status; raises `urllib.error.HTTPError` for a 4xx/5xx answer and `OSError`
+    when the receiver cannot be reached. Used for every webhook the service sends.
+    """
+    import urllib.request
+
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    signed = {"X-CJ-Signature": webhook_signature(body=body, timestamp=str(int(time.time())))}
+    notice = urllib.request.Request(  # noqa: S310 - the URL was validated as http(s) at intake
+        url, data=body, method="POST", headers={"Content-Type": "application/json", **signed, **headers}
+    )
+    with urllib.request.urlopen(notice, timeout=timeout) as response:  # noqa: S310
+        return response.status

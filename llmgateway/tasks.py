@@ -9,10 +9,8 @@ In process (the embedded default, no worker to free) a deferral waits before its
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-import urllib.request
 from typing import Any
 
 from celery import Task, shared_task
@@ -114,17 +112,9 @@ def queue_metrics_snapshot() -> dict[str, Any]:
 def send_webhook(request_id: int) -> int:
     """POST a finished external request's result to its webhook, signed (HMAC-SHA256)."""
     request = LLMRequest.objects.get(pk=request_id)
-    body = json.dumps(selectors.comparison_request_view(request=request), separators=(",", ":")).encode()
-    timestamp = str(int(time.time()))
-    http = urllib.request.Request(  # noqa: S310 - the URL was validated as http(s) at intake
-        request.webhook_url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "X-CJ-Signature": services.webhook_signature(body=body, timestamp=timestamp),
-            "X-CJ-Request-Id": str(request.pk),
-        },
+    return services.webhook_post(
+        url=request.webhook_url,
+        payload=selectors.comparison_request_view(request=request),
+        headers={"X-CJ-Request-Id": str(request.pk)},
+        timeout=10,
     )
-    with urllib.request.urlopen(http, timeout=10) as response:  # noqa: S310
-        return response.status
