@@ -20,8 +20,8 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
 from assessments.admin_views import default_judge, judge_choices
-from assessments.engine.scales import CUSTOM_SCALE, GradeScale, UnknownGradeError, get_scale
-from assessments.files import DOCUMENT_SUFFIXES, read_grades_csv, read_text_file
+from assessments.engine.scales import CUSTOM_SCALE, UnknownGradeError, get_scale
+from assessments.files import DOCUMENT_SUFFIXES, grade_from_file_name, read_grades_csv, read_text_file
 from assessments.models import AnchorEssay, Assignment
 from assessments.schemas import ANCHOR_ID_PREFIX, ESSAY_TEXT_MAX_CHARS
 from cjproject.errors import InvalidInput
@@ -97,22 +97,6 @@ def read_grades_upload(upload: UploadedFile) -> dict[str, str]:
             raise InvalidInput(
                 "bad grades file", fields={upload.name: [m for messages in exc.fields.values() for m in messages]}
             ) from None
-
-
-def grade_from_name(stem: str, scale: GradeScale) -> str | None:
-    """The grade a file name starts with: `A.txt`, `C+2.md`, `B_essay.docx`, `E-1.txt`, `D anchor.txt`.
-
-    The longest label of the scale that the name starts with wins, if a separator (`_`, `-`,
-    a space, a dot) or a digit follows it, or nothing: so `E-2` is E- on a scale that has E-
-    and E on one that has not, while `Essay` is no grade and `E+2` is none on a scale without E+.
-    """
-    for label in sorted(scale.grades, key=len, reverse=True):
-        if not stem.startswith(label):
-            continue
-        rest = stem[len(label) :]
-        if not rest or rest[0].isdigit() or rest[0] in "_- .":
-            return label
-    return None
 
 
 def split_pasted(text: str) -> list[str]:
@@ -213,7 +197,7 @@ class AnchorUploadForm(forms.Form):
         scale = self.assignment.scale
         problems = []
         for item in texts:
-            grade = grades.get(item.name) if grades is not None else grade_from_name(item.stem, scale)
+            grade = grades.get(item.name) if grades is not None else grade_from_file_name(item.stem, scale)
             if grade is None:
                 where = "the grades CSV has no line for it" if grades is not None else "its name does not start with a grade"
                 problems.append(f"{item.name}: {where} (grades: {', '.join(scale.grades)})")

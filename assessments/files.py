@@ -12,6 +12,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from assessments.engine.scales import GradeScale
 from cjproject.errors import InvalidInput
 
 TEXT_SUFFIXES = (".txt", ".md")
@@ -121,3 +122,20 @@ def read_grades_csv(path: Path) -> dict[str, str]:
             return grades
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput("unreadable file", fields={str(path): [type(exc).__name__]}) from None
+
+
+def grade_from_file_name(stem: str, scale: GradeScale) -> str | None:
+    """The grade a file name starts with, or None: `A.txt`, `C+2.md`, `B_essay.docx`, `a (2).txt`.
+
+    The longest grade label of the scale that the name starts with (case ignored) wins, if
+    nothing, a digit or a separator (`_`, `-`, space, `.`, `(`) follows it: so `E-2` is E- on a
+    scale that has E-, `Essay` is no grade, and `C+2` is none on a scale without C+.
+    """
+    name = stem.strip()
+    for label in sorted(scale.grades, key=len, reverse=True):
+        if not name.casefold().startswith(label.casefold()):
+            continue
+        rest = name[len(label) :]
+        if not rest or rest[0].isdigit() or rest[0] in "_- .(":
+            return label
+    return None

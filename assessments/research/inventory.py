@@ -16,7 +16,7 @@ from pathlib import Path
 from django.conf import settings
 
 from assessments.engine.scales import GradeScale, UnknownGradeError, get_scale
-from assessments.files import document_paths, read_grades_csv, read_text_file
+from assessments.files import document_paths, grade_from_file_name, read_grades_csv, read_text_file
 from cjproject.errors import InvalidInput
 from llmgateway.prompts import estimate_tokens
 
@@ -25,7 +25,6 @@ GRADES_CSV_NAME = "anchor_grades.csv"
 DEFAULT_GRADE_SCALE = "eng5_np_legacy_9_step"
 _WORD = re.compile(r"\w+", re.UNICODE)
 # A grade followed by a copy number: "C+2", "B_2", "A (2)".
-_NUMBERED = re.compile(r"(?P<grade>.+?)[ _.]?\(?(?P<copy>\d+)\)?")
 
 
 @dataclass(frozen=True)
@@ -125,15 +124,6 @@ def opaque_id(role: str, text: str) -> str:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def grade_from_file_name(stem: str, scale: GradeScale) -> str | None:
-    """`C+` → C+, `B2` → B, `a (2)` → A; None when the name is not a grade of the scale."""
-    by_key = {grade.casefold(): grade for grade in scale.grades}
-    if stem.strip().casefold() in by_key:
-        return by_key[stem.strip().casefold()]
-    match = _NUMBERED.fullmatch(stem.strip())
-    return by_key.get(match["grade"].casefold()) if match else None
 
 
 class _Problems:

@@ -5,8 +5,9 @@ import io
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from assessments.admin_forms import grade_from_name, read_uploads, split_pasted
+from assessments.admin_forms import read_uploads, split_pasted
 from assessments.engine.scales import get_scale
+from assessments.files import grade_from_file_name
 from assessments.plots import PlotRow, caterpillar_png
 
 
@@ -28,7 +29,7 @@ from assessments.plots import PlotRow, caterpillar_png
     ],
 )
 def test_the_grade_is_read_from_the_start_of_a_file_name(stem, scale, grade):
-    assert grade_from_name(stem, get_scale(scale)) == grade
+    assert grade_from_file_name(stem, get_scale(scale)) == grade
 
 
 def test_pasted_essays_are_split_on_lines_of_dashes():

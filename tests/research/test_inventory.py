@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from assessments.engine.scales import get_scale
-from assessments.research.inventory import Sources, grade_from_file_name, inventory_collect, opaque_id
+from assessments.files import grade_from_file_name
+from assessments.research.inventory import Sources, inventory_collect, opaque_id
 from cjproject.errors import InvalidInput
 from tests.research.conftest import write_docx, write_pdf
 
