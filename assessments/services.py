@@ -20,7 +20,7 @@ from celery import chord
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Min, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from pydantic import ValidationError
@@ -862,7 +862,16 @@ def batch_sweep(*, now: Any = None) -> dict[str, list[int]]:
     now = now or timezone.now()
     report: dict[str, list[int]] = {"driven": [], "failed": [], "resent": [], "lost": []}
     stalled_before = now - timedelta(seconds=settings.CJ_STALL_TIMEOUT_SECONDS)
-    for batch in Batch.objects.filter(state__in=[BatchState.RUNNING, BatchState.SCORING], updated_at__lt=stalled_before):
+    # A provider batch job may take hours (up to a day): while beat still polls it, its batch is
+    # waiting, not stalled.
+    live_jobs = _live_provider_jobs(since=stalled_before)
+    waiting_on_a_live_job = Exists(
+        Comparison.objects.filter(batch_id=OuterRef("pk"), status=ComparisonStatus.SENT, llm_request__batch_job__in=live_jobs)
+    )
+    stalled = Batch.objects.filter(state__in=[BatchState.RUNNING, BatchState.SCORING], updated_at__lt=stalled_before).exclude(
+        waiting_on_a_live_job
+    )
+    for batch in stalled:
         with transaction.atomic():
             failed = Batch.objects.filter(
                 pk=batch.pk, state__in=[BatchState.RUNNING, BatchState.SCORING], updated_at__lt=stalled_before
@@ -902,14 +911,32 @@ def batch_sweep(*, now: Any = None) -> dict[str, list[int]]:
     return report
 
 
+def _live_provider_jobs(*, since: Any) -> Any:
+    """Provider batch jobs not finished whose poller (beat) has touched them since `since`."""
+    from llmgateway.models import ProviderBatchJob
+
+    return (
+        ProviderBatchJob.objects.filter(status__in=[ProviderBatchJob.Status.CREATED, ProviderBatchJob.Status.SUBMITTED])
+        .annotate(seen=Coalesce("last_polled_at", "submitted_at", "created_at"))
+        .filter(seen__gte=since)
+        .values("pk")
+    )
+
+
 def _comparisons_resend_expired(*, now: Any, report: dict[str, list[int]]) -> None:
     """Re-send comparisons whose lease expired; fail those sent too often (category `lost`)."""
     from llmgateway.services import comparison_signatures
 
     lease_before = now - timedelta(seconds=settings.CJ_COMPARISON_LEASE_SECONDS)
-    expired = Comparison.objects.filter(
-        status=ComparisonStatus.SENT, sent_at__lt=lease_before, batch__state=BatchState.RUNNING, llm_request__isnull=False
-    ).values_list("pk", "batch_id", "llm_request_id", "attempt")
+    expired = (
+        Comparison.objects.filter(
+            status=ComparisonStatus.SENT, sent_at__lt=lease_before, batch__state=BatchState.RUNNING, llm_request__isnull=False
+        )
+        # Items of a provider batch job still being polled are not lost: sending them again
+        # would pay for them twice.
+        .exclude(llm_request__batch_job__in=_live_provider_jobs(since=lease_before))
+        .values_list("pk", "batch_id", "llm_request_id", "attempt")
+    )
     resend: list[int] = []
     for comparison_id, batch_id, request_id, attempt in expired:
         if attempt >= settings.CJ_MAX_SEND_ATTEMPTS:

@@ -136,3 +136,37 @@ def test_metrics_count_rounds_decisions_and_batches_by_state(owner, client):
     assert f'cj_comparisons_recorded_total{{status="succeeded"}} {float(batch.comparisons_succeeded)}' in text
     assert "cj_round_duration_seconds_count" in text
     assert 'cj_batches_finished_total{end_reason="budget_exhausted",state="completed"} 1.0' in text
+
+
+def _stuck_in_a_provider_batch_job(owner, monkeypatch, *, polled_at):
+    from llmgateway.models import LLMRequest, ProviderBatchJob
+
+    monkeypatch.setattr(services, "chord", lambda header: lambda body: None)  # sent; results come later
+    batch = services.batch_create(owner=owner, request={"essays": essays(4)})
+    services.batch_start(batch_id=batch.pk)
+    monkeypatch.undo()
+    job = ProviderBatchJob.objects.create(
+        status="submitted",
+        provider="mock",
+        model="mock-heuristic-v1",
+        provider_job_id="job-1",
+        submitted_at=polled_at,
+        last_polled_at=polled_at,
+    )
+    LLMRequest.objects.filter(pk__in=batch.comparisons.values("llm_request_id")).update(batch_job=job)
+    return batch
+
+
+def test_comparisons_in_a_provider_batch_job_still_polled_are_neither_resent_nor_stalled(owner, monkeypatch, settings):
+    later = timezone.now() + timedelta(seconds=settings.CJ_STALL_TIMEOUT_SECONDS + 1)
+    batch = _stuck_in_a_provider_batch_job(owner, monkeypatch, polled_at=later - timedelta(seconds=30))
+    report = services.batch_sweep(now=later)
+    assert (report["resent"], report["failed"], report["lost"]) == ([], [], [])
+    assert Batch.objects.get(pk=batch.pk).state == "running"
+
+
+def test_a_batch_whose_provider_job_is_no_longer_polled_is_failed_as_stalled(owner, monkeypatch, settings):
+    batch = _stuck_in_a_provider_batch_job(owner, monkeypatch, polled_at=timezone.now())
+    later = timezone.now() + timedelta(seconds=settings.CJ_STALL_TIMEOUT_SECONDS + 1)
+    assert services.batch_sweep(now=later)["failed"] == [batch.pk]
+    assert Batch.objects.get(pk=batch.pk).end_reason == "stalled"
