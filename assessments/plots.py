@@ -106,7 +106,8 @@ def caterpillar_png(
     if title:
         axes.set_title(title, fontsize=11, loc="left", pad=24 if any(c is not None for c in cuts) else 6)
     if note:
-        figure.text(0.01, 0.002, note, fontsize=8, color="#9b2c2c", ha="left", va="bottom")
+        # A figure-level label: the constrained layout keeps room for it under the axis label.
+        figure.supxlabel(note, fontsize=8, color="#9b2c2c")
     return _png(figure)
 
 

@@ -17,6 +17,7 @@ import matplotlib
 matplotlib.use("Agg")  # before pyplot: no display, no GUI toolkit
 import matplotlib.pyplot as plt
 
+from assessments.plots import PlotRow, caterpillar_png
 from assessments.research.artefact import RunArtefact
 
 ANCHOR_COLOUR = "#c0392b"
@@ -53,27 +54,24 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 
 
 def _caterpillar(artefact: RunArtefact, path: Path) -> Path:
-    essays = [e for e in artefact.results.bt_summary.essays if e.theta is not None]  # type: ignore[union-attr]
-    essays.sort(key=lambda e: e.theta or 0.0)
-    fig, ax = plt.subplots(figsize=(8, max(4.0, 0.22 * len(essays) + 1.5)))
-    for y, essay in enumerate(essays):
-        colour = ANCHOR_COLOUR if essay.role == "anchor" else STUDENT_COLOUR
-        half = 1.96 * (essay.se or 0.0)
-        ax.errorbar(essay.theta, y, xerr=half, fmt="o", color=colour, ms=4, capsize=2, lw=1)
-    ax.set_yticks(range(len(essays)))
-    ax.set_yticklabels([f"{e.grade} {e.id[:8]}" if e.role == "anchor" else e.id[:8] for e in essays], fontsize=7)
-    for label in ax.get_yticklabels():
-        if label.get_text().split(" ")[0] in artefact.run.grades:
-            label.set_color(ANCHOR_COLOUR)
-    grading = artefact.results.grade_projections  # type: ignore[union-attr]
-    if grading.available:
-        for k, cut in enumerate(grading.cuts):
-            if cut is not None:
-                ax.axvline(cut, color="#7f8c8d", ls="--", lw=0.8)
-                ax.text(cut, len(essays) - 0.5, f"{grading.grades[k]}|{grading.grades[k + 1]}", fontsize=6, rotation=90, va="top")
-    ax.set_xlabel("θ (logits), 95% interval")
-    ax.set_title(f"Essays by θ; anchors in red with their grade\n{_subtitle(artefact)}", fontsize=9)
-    return _save(fig, path)
+    """The admin's caterpillar plot (`assessments.plots.caterpillar_png`), written to a file."""
+    results = artefact.results
+    rows = [
+        PlotRow(label=e.id[:8], theta=e.theta, se=e.se or 0.0, anchor_grade=e.grade if e.role == "anchor" else None)
+        for e in results.bt_summary.essays  # type: ignore[union-attr]
+        if e.theta is not None
+    ]
+    grading = results.grade_projections  # type: ignore[union-attr]
+    path.write_bytes(
+        caterpillar_png(
+            rows=rows,
+            cuts=grading.cuts if grading.available else (),
+            grades=grading.grades if grading.available else (),
+            title="Essays by θ; anchors with their grade",
+            note=_subtitle(artefact),
+        )
+    )
+    return path
 
 
 def _anchor_alignment(artefact: RunArtefact, path: Path) -> Path:
