@@ -1,30 +1,20 @@
-"""Grade projection: cut the θ scale into grades with the anchors, and check the anchors agree.
+"""Grade projection: the band model of grades, its summaries, and the anchor alignment check.
 
-Owns the calibration (`calibrate_grades`), the per-essay grade probabilities (`project_grades`)
-and the anchor alignment report (`anchor_alignment`). Grades are a sequence of labels ordered
-lowest → highest; an anchor's grade is an index into it. No Django, no scales.py.
+Owns the model's pieces that `population.fit_population` samples with (`draw_cut`,
+`truncated_normal`, `starting_cuts`, `anchors_contradict_grades`), the summaries that callers
+read (`grade_calibration` of the cut points, `grade_projection` of each essay's P(grade), the
+confidence labels) and the anchor alignment report (`anchor_alignment`). Grades are a sequence
+of labels ordered lowest → highest; an anchor's grade is an index into it. No Django.
 
-Why this calibration. A batch has a handful of anchors per grade (often one or two), so an
-ordinal regression with a free slope is ill-posed (anchors that sort perfectly drive the slope to
-infinity) and cut points fitted one by one collapse for grades without anchors. What the anchors
-do pin down is where each grade sits on the θ scale. So:
-
-1. Each anchored grade's centre is the precision-weighted mean (weights 1/SE²) of its anchors' θ,
-   in logits, with no shrinkage toward any other scale; its SE is 1/√Σweights.
-2. Centres must rise with the grade. A weighted isotonic fit (pool adjacent violators) of
-   centre − δ·index, plus δ·index back, keeps them at least δ apart per grade step, where δ is
-   MIN_GAP_FRACTION of the weighted least-squares slope of centre on grade index. If that slope
-   is not positive (all θ tied, or the anchors run backwards) there is no calibration. Grades the
-   isotonic fit had to pool are reported in `pooled_grades`.
-3. A grade without anchors between two anchored grades gets a centre (and SE) interpolated
-   linearly in grade index. A grade outside the anchored range is not placed: it gets probability
-   0, is listed in `unplaced_grades`, and the extreme anchored grades are open-ended.
-4. The cut between adjacent placed grades is the midpoint of their centres; its SE is
-   ½·√(SE_k² + SE_k+1²).
-
-An essay's true θ is taken as Normal(θ̂, SE²); P(grade ≤ k) = Φ((cut_k − θ̂)/√(SE² + cut_SE_k²)),
-made monotone in k, and P(grade k) is the difference of neighbours. A larger SE spreads
-probability; nothing is truncated to one-hot.
+The model. Grades are consecutive bands of the θ scale, cut at c_1 < … < c_G−1. Students come
+from a normal population N(0, τ²). An anchor is one essay of its grade, somewhere inside its
+band, not the band's centre: it is drawn from the population within its band, density
+φ_τ(θ)·1[c_g−1 < θ < c_g] / P_g, with P_g the population's share of band g. Inner bands are
+about equally wide (their log widths are normal around a typical width that all grades share),
+so a grade with one anchor borrows from the others. The comparisons say where each anchor is.
+One or two anchors per grade leave the cut points uncertain by a good part of a band, and the
+sampler carries that uncertainty, the anchors' own error and each essay's into P(grade).
+Grades with no anchor get their band from their neighbours and the shared width.
 """
 
 from __future__ import annotations
@@ -33,15 +23,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtr
+from scipy.special import ndtr, ndtri
 from scipy.stats import kendalltau
 
-# Isotonic centres stay at least this fraction of the average θ step per grade apart.
-MIN_GAP_FRACTION = 0.25
 # Confidence labels from P(primary grade): at least HIGH is "high", at least MEDIUM is "medium",
 # anything less is "low". An essay without a finite θ and SE is "unavailable".
 HIGH_CONFIDENCE = 0.80
 MEDIUM_CONFIDENCE = 0.60
+CONFIDENCE_LABELS = ("high", "medium", "low", "unavailable")
+# Grid cells for drawing one cut point from its conditional density.
+GRID_CELLS = 64
 
 
 @dataclass(frozen=True)
@@ -56,24 +47,26 @@ class ProjectionUnavailable:
 class GradeCalibration:
     """Where each grade sits on the θ scale (logits). Arrays are indexed by grade, lowest first.
 
-    `centres`/`centre_se` are NaN for unplaced grades; `cuts[k]` separates grade k from k + 1 and
-    is NaN when either is unplaced. `anchored` marks grades with at least one usable anchor.
+    `cuts[k]` (posterior mean) separates grade k from k + 1, `cut_se` its posterior SD and
+    `cut_draws` (draws × cuts) the posterior sample every projection averages over.
+    `centres[k]` is where a typical essay of grade k sits (the population's mean within the
+    band, averaged over draws). `anchored` marks grades with at least one usable anchor;
+    `unanchored_grades` names the others.
     """
 
     grades: tuple[str, ...]
     centres: np.ndarray
-    centre_se: np.ndarray
     cuts: np.ndarray
     cut_se: np.ndarray
+    cut_draws: np.ndarray
     anchored: np.ndarray
-    pooled_grades: tuple[tuple[str, ...], ...]
-    unplaced_grades: tuple[str, ...]
-    min_gap: float
+    unanchored_grades: tuple[str, ...]
+    population_sd: float
 
     @property
     def boundaries(self) -> np.ndarray:
-        """The finite cut points, lowest first (what `pairing.PairingState.boundaries` takes)."""
-        return self.cuts[np.isfinite(self.cuts)]
+        """The cut points, lowest first (what `pairing.PairingState.boundaries` takes)."""
+        return self.cuts
 
 
 @dataclass(frozen=True)
@@ -110,42 +103,44 @@ class AnchorAlignment:
     zero_win_anchors: tuple[int, ...]
 
 
-def calibrate_grades(
+def grade_calibration(
     *,
-    theta: np.ndarray,
-    se: np.ndarray,
-    anchor_index: np.ndarray,
-    anchor_grade: np.ndarray,
     grades: Sequence[str],
-) -> GradeCalibration | ProjectionUnavailable:
-    """Fit grade centres and cut points from the anchors (steps in the module docstring).
-
-    `theta`, `se` cover the whole batch; `anchor_index` are the anchors' batch indices and
-    `anchor_grade` their grade indices into `grades`. Anchors without a finite θ and a positive
-    finite SE are ignored.
-    """
+    cut_draws: np.ndarray,
+    population_sd: float,
+    anchored: np.ndarray,
+) -> GradeCalibration:
+    """Summarise the posterior draws of the cut points (draws × cuts) into a calibration."""
     grades = tuple(grades)
-    n_grades = len(grades)
-    index = np.asarray(anchor_index, dtype=np.int64)
-    grade = np.asarray(anchor_grade, dtype=np.int64)
-    if index.shape != grade.shape:
-        raise ValueError("anchor_index and anchor_grade must have the same length")
-    if np.any((grade < 0) | (grade >= n_grades)):
-        raise ValueError(f"anchor grades must be indices in 0..{n_grades - 1}")
-    a_theta = np.asarray(theta, dtype=float)[index]
-    a_se = np.asarray(se, dtype=float)[index]
-    usable = np.isfinite(a_theta) & np.isfinite(a_se) & (a_se > 0)
-    a_theta, a_se, grade = a_theta[usable], a_se[usable], grade[usable]
-    present = np.unique(grade)
+    draws = np.asarray(cut_draws, dtype=float)
+    anchored = np.asarray(anchored, dtype=bool)
+    return GradeCalibration(
+        grades=grades,
+        centres=_band_centres(draws, population_sd),
+        cuts=draws.mean(axis=0),
+        cut_se=draws.std(axis=0),
+        cut_draws=draws,
+        anchored=anchored,
+        unanchored_grades=tuple(g for g, has in zip(grades, anchored, strict=True) if not has),
+        population_sd=float(population_sd),
+    )
+
+
+def anchors_contradict_grades(*, theta: np.ndarray, se: np.ndarray, grade: np.ndarray) -> ProjectionUnavailable | None:
+    """Why these anchors cannot calibrate grades, or None when they can.
+
+    They cannot when the usable anchors (finite θ, positive SE) cover fewer than two grades, or
+    when their θ does not rise with their grade (weighted least-squares slope ≤ 0): the
+    anchors then contradict their grades and no cut can be trusted.
+    """
+    usable = np.isfinite(theta) & np.isfinite(se) & (se > 0)
+    present = np.unique(grade[usable])
     if present.size < 2:
         return ProjectionUnavailable(
             reason="too_few_anchor_grades",
             detail=f"anchors with a usable θ cover {present.size} grade(s); at least 2 are needed",
         )
-    weight = 1.0 / a_se**2
-    sum_w = np.bincount(grade, weights=weight, minlength=n_grades)[present]
-    raw = np.bincount(grade, weights=weight * a_theta, minlength=n_grades)[present] / sum_w
-    slope = _weighted_slope(present.astype(float), raw, sum_w)
+    slope = _weighted_slope(grade[usable].astype(float), theta[usable], 1.0 / se[usable] ** 2)
     if not slope > 0:
         return ProjectionUnavailable(
             reason="anchors_not_increasing",
@@ -154,85 +149,85 @@ def calibrate_grades(
                 f"{slope:.3g} logits per grade); check the anchors' grades and the judgements"
             ),
         )
-    gap = MIN_GAP_FRACTION * slope
-    fitted, blocks = _isotonic(raw - gap * present, sum_w)
-    fitted += gap * present
-    block_se = 1.0 / np.sqrt(np.bincount(blocks, weights=sum_w))
-    all_grades = np.arange(n_grades)
-    inside = (all_grades >= present[0]) & (all_grades <= present[-1])
-    centres = np.full(n_grades, np.nan)
-    centre_se = np.full(n_grades, np.nan)
-    centres[inside] = np.interp(all_grades[inside], present, fitted)
-    centre_se[inside] = np.interp(all_grades[inside], present, block_se[blocks])
-    cuts = (centres[:-1] + centres[1:]) / 2.0
-    cut_se = 0.5 * np.sqrt(centre_se[:-1] ** 2 + centre_se[1:] ** 2)
-    pooled = tuple(tuple(grades[g] for g in present[blocks == b]) for b in np.unique(blocks) if np.sum(blocks == b) > 1)
-    anchored = np.zeros(n_grades, dtype=bool)
-    anchored[present] = True
-    return GradeCalibration(
-        grades=grades,
-        centres=centres,
-        centre_se=centre_se,
-        cuts=cuts,
-        cut_se=cut_se,
-        anchored=anchored,
-        pooled_grades=pooled,
-        unplaced_grades=tuple(grades[g] for g in all_grades[~inside]),
-        min_gap=float(gap),
-    )
+    return None
 
 
 def _weighted_slope(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
     xm = np.average(x, weights=w)
     ym = np.average(y, weights=w)
-    return float(np.sum(w * (x - xm) * (y - ym)) / np.sum(w * (x - xm) ** 2))
+    denominator = float(np.sum(w * (x - xm) ** 2))
+    return float(np.sum(w * (x - xm) * (y - ym)) / denominator) if denominator > 0 else float("nan")
 
 
-def _isotonic(y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted pool-adjacent-violators: the nondecreasing fit and each point's block number."""
-    means: list[float] = []
-    weights: list[float] = []
-    sizes: list[int] = []
-    for value, weight in zip(y.tolist(), w.tolist(), strict=True):
-        means.append(value)
-        weights.append(weight)
-        sizes.append(1)
-        while len(means) > 1 and means[-2] > means[-1]:
-            total = weights[-2] + weights[-1]
-            means[-2] = (means[-2] * weights[-2] + means[-1] * weights[-1]) / total
-            weights[-2] = total
-            sizes[-2] += sizes[-1]
-            del means[-1], weights[-1], sizes[-1]
-    blocks = np.repeat(np.arange(len(sizes)), sizes)
-    return np.repeat(np.array(means), sizes), blocks
+def _band_centres(draws: np.ndarray, tau: float) -> np.ndarray:
+    """Mean θ of the population N(0, τ²) within each band, averaged over the draws."""
+    z = np.hstack([np.full((len(draws), 1), -np.inf), draws / tau, np.full((len(draws), 1), np.inf)])
+    density = np.exp(-0.5 * np.where(np.isfinite(z), z, 0.0) ** 2) * np.isfinite(z) / np.sqrt(2 * np.pi)
+    share = np.maximum(np.diff(ndtr(z), axis=1), 1e-300)
+    within = tau * (density[:, :-1] - density[:, 1:]) / share
+    return within.mean(axis=0)
 
 
-def project_grades(*, theta: np.ndarray, se: np.ndarray, calibration: GradeCalibration) -> GradeProjection:
-    """P(grade) for every essay, integrating its SE and the cut points' SE.
+def starting_cuts(
+    *, anchor_theta: np.ndarray, anchor_grade: np.ndarray, n_grades: int, tau: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """A state the band model allows, to start sampling from: the anchors' θ sorted into grade
+    order (ties broken), and cuts spaced between the anchors of neighbouring grades."""
+    order = np.lexsort((anchor_theta, anchor_grade))
+    start = np.empty_like(anchor_theta, dtype=float)
+    start[order] = np.sort(anchor_theta) + 1e-6 * np.arange(anchor_theta.size)
+    cuts = np.empty(n_grades - 1)
+    k = 0
+    while k < n_grades - 1:
+        below = start[anchor_grade <= k]
+        # Cuts k..last share the gap up to the next grade that has anchors.
+        last = k
+        while last + 1 < n_grades - 1 and not np.any(anchor_grade == last + 1):
+            last += 1
+        above = start[anchor_grade > last]
+        count = last - k + 1
+        lo = below.max() if below.size else above.min() - 0.5 * tau * (count + 1)
+        hi = above.min() if above.size else below.max() + 0.5 * tau * (count + 1)
+        cuts[k : last + 1] = lo + (hi - lo) * np.arange(1, count + 1) / (count + 1)
+        k = last + 1
+    return start, cuts
 
-    Steps:
-    1. For each cut k between placed grades: F_k = Φ((cut_k − θ)/√(SE² + cut_SE_k²)).
-    2. Make F nondecreasing in k (per-cut SEs differ, so far from the scale it could dip).
-    3. P(lowest placed) = F_first, P(k) = F_k − F_k−1, P(highest placed) = 1 − F_last; unplaced
-       grades get 0.
-    4. Primary = argmax, expected = Σ k·P(k), confidence from P(primary) (module constants).
+
+def draw_cut(*, lower: float, upper: float, lo: float, hi: float, n_below: int, n_above: int, rng: np.random.Generator) -> float:
+    """One cut point on the population-share scale u = Φ(c/τ), from its conditional density
+    ∝ (u − lower)^(−n_below)·(upper − u)^(−n_above) on (lo, hi), drawn on a grid of GRID_CELLS.
+
+    `lower`/`upper`: the neighbouring cuts (0 and 1 at the ends); `lo`/`hi`: those narrowed by
+    the anchors on either side; `n_below`/`n_above`: anchors of the two grades it separates
+    (each grade's anchors pay 1/share of their band, so a band is no wider than they need).
     """
-    theta = np.asarray(theta, dtype=float)
-    se = np.asarray(se, dtype=float)
-    n = len(theta)
-    n_grades = len(calibration.grades)
-    placed = np.flatnonzero(np.isfinite(calibration.centres))
-    lo, hi = int(placed[0]), int(placed[-1])
-    cuts = calibration.cuts[lo:hi]
-    cut_se = calibration.cut_se[lo:hi]
-    ok = np.isfinite(theta) & np.isfinite(se)
-    t, s = np.where(ok, theta, 0.0), np.where(ok, se, 1.0)
-    scale = np.sqrt(s[:, None] ** 2 + cut_se[None, :] ** 2)
-    cumulative = np.maximum.accumulate(ndtr((cuts[None, :] - t[:, None]) / scale), axis=1)
-    edges = np.hstack([np.zeros((n, 1)), cumulative, np.ones((n, 1))])
-    probabilities = np.zeros((n, n_grades))
-    probabilities[:, lo : hi + 1] = np.diff(edges, axis=1)
-    probabilities[~ok] = np.nan
+    cells = lo + (hi - lo) * (np.arange(GRID_CELLS) + 0.5) / GRID_CELLS
+    log_density = -n_below * np.log(np.maximum(cells - lower, 1e-300)) - n_above * np.log(np.maximum(upper - cells, 1e-300))
+    weights = np.exp(log_density - log_density.max())
+    pick = int(np.searchsorted(np.cumsum(weights), rng.random() * weights.sum()))
+    return lo + (hi - lo) * (min(pick, GRID_CELLS - 1) + rng.random()) / GRID_CELLS
+
+
+def truncated_normal(mean: float, sd: float, lo: float, hi: float, rng: np.random.Generator) -> float:
+    """One draw from N(mean, sd²) truncated to (lo, hi), by the inverse CDF on the side of the
+    normal where Φ keeps its precision (an interval above the mean is mirrored)."""
+    a = float(np.clip((lo - mean) / sd, -37.0, 37.0))
+    b = float(np.clip((hi - mean) / sd, -37.0, 37.0))
+    mirror = a > 0
+    if mirror:
+        a, b = -b, -a
+    pa, pb = ndtr(a), ndtr(b)
+    z = float(ndtri(min(max(pa + rng.random() * (pb - pa), 1e-300), 1 - 1e-16)))
+    z = min(max(z, a), b)
+    return mean + sd * (-z if mirror else z)
+
+
+def grade_projection(*, probabilities: np.ndarray, calibration: GradeCalibration) -> GradeProjection:
+    """Primary grade, its probability, the adjacent and expected grades and the confidence label
+    from each essay's P(grade) row (NaN rows: no estimate, primary −1)."""
+    probabilities = np.asarray(probabilities, dtype=float)
+    n, n_grades = probabilities.shape
+    ok = np.isfinite(probabilities).all(axis=1)
     primary = np.where(ok, np.argmax(np.nan_to_num(probabilities), axis=1), -1)
     rows = np.arange(n)
     primary_probability = np.where(ok, probabilities[rows, np.maximum(primary, 0)], np.nan)

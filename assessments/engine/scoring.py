@@ -643,21 +643,30 @@ class _Problem:
 
     def item_fit(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """infit and outfit per item, weighted by the comparison weights."""
-        p = self._probabilities(x)
-        variance = p * (1 - p)
-        squared = (self.data.outcome - p) ** 2
-        w = self.data.weights
-        f, s, n = self.data.first, self.data.second, self.n
-        z2 = squared / np.maximum(variance, 1e-300)
+        d = self.data
+        return item_fit_statistics(d.first, d.second, d.outcome, d.weights, self._probabilities(x), n_items=self.n)
 
-        def per_item(values: np.ndarray) -> np.ndarray:
-            return np.bincount(f, values, minlength=n) + np.bincount(s, values, minlength=n)
 
-        with np.errstate(invalid="ignore", divide="ignore"):
-            outfit = per_item(w * z2) / per_item(w)
-            infit = per_item(w * squared) / per_item(w * variance)
-        compared = self.counts > 0
-        return np.where(compared, infit, np.nan), np.where(compared, outfit, np.nan)
+def item_fit_statistics(
+    first: np.ndarray, second: np.ndarray, outcome: np.ndarray, weights: np.ndarray, p_first: np.ndarray, *, n_items: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """infit and outfit per item (as sirt::btm) given each comparison's P(first wins).
+
+    outfit = weighted mean of squared standardised residuals over an item's comparisons; infit =
+    Σ weight·squared residual / Σ weight·binomial variance. NaN for items never compared.
+    """
+    variance = p_first * (1 - p_first)
+    squared = (outcome - p_first) ** 2
+    z2 = squared / np.maximum(variance, 1e-300)
+
+    def per_item(values: np.ndarray) -> np.ndarray:
+        return np.bincount(first, values, minlength=n_items) + np.bincount(second, values, minlength=n_items)
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        outfit = per_item(weights * z2) / per_item(weights)
+        infit = per_item(weights * squared) / per_item(weights * variance)
+    compared = per_item(np.ones_like(weights)) > 0
+    return np.where(compared, infit, np.nan), np.where(compared, outfit, np.nan)
 
 
 def _spd_inverse(matrix: np.ndarray) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Stopping: after each round, decide whether to plan another one or finalize, and say why.
 
-Owns `decide`. It reads numbers the services already have (SSR from the fit, comparison counts,
-budget, cost, rounds, pairs left, grade probabilities) and returns a `Decision` carrying every
+Owns `decide`. It reads numbers the services already have (the reliability of the population
+fit, comparison counts, budget, cost, rounds, pairs left, grade probabilities) and returns a `Decision` carrying every
 input it used, so one structured log line explains the decision.
 """
 
@@ -28,12 +28,13 @@ STOP_REASONS = (
 class StoppingConfig:
     """Targets and limits. None switches a rule off.
 
-    `reliability_target`: SSR at which the batch may stop, once every student has at least
-    `min_comparisons` (students only: anchors are not graded). `max_comparisons`: per student;
-    when every student has this many the budget is spent. `budget`: total comparisons.
+    `reliability_target`: reliability (`scoring.PopulationFit.reliability`, which tracks the
+    true r² on adaptive designs too) at which the batch may stop, once every student has at
+    least `min_comparisons` (students only: anchors are not graded). `max_comparisons`: per
+    student; when every student has this many the budget is spent. `budget`: total comparisons.
     `cost_limit`: total cost in the currency of `StoppingState.cost`. `max_rounds`: adaptive and
-    first rounds together. `grade_confidence`: stop once every student's P(primary grade) is at
-    least this (off by default: grades can settle before the ranking is reliable).
+    first rounds together. `grade_certainty`: stop once the mean P(primary grade) over the
+    students (the share of grades expected to be right) reaches this, with the same minimum.
     """
 
     reliability_target: float | None = 0.80
@@ -42,7 +43,7 @@ class StoppingConfig:
     budget: int | None = None
     cost_limit: float | None = None
     max_rounds: int | None = 20
-    grade_confidence: float | None = None
+    grade_certainty: float | None = None
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class StoppingState:
 
     rounds_completed: int
     comparisons: int
-    ssr: float
+    reliability: float
     student_comparisons: np.ndarray
     pairs_available: int
     cost: float = 0.0
@@ -77,11 +78,11 @@ def decide(state: StoppingState, config: StoppingConfig) -> Decision:
     """Check each stop rule and report the first that holds, in STOP_REASONS order.
 
     Steps:
-    1. Gather the inputs: SSR, fewest/most comparisons per student, comparisons and cost spent,
-       rounds, pairs available, lowest P(primary grade).
+    1. Gather the inputs: reliability, fewest/most comparisons per student, comparisons and cost
+       spent, rounds, pairs available, mean and lowest P(primary grade).
     2. Evaluate every rule (a rule whose knob is None never holds):
-       reliability_reached: SSR ≥ target and fewest student comparisons ≥ min_comparisons;
-       grades_settled: lowest P(primary) ≥ grade_confidence and the same minimum;
+       reliability_reached: reliability ≥ target and fewest student comparisons ≥ min_comparisons;
+       grades_settled: mean P(primary) ≥ grade_certainty and the same minimum;
        budget_exhausted: comparisons ≥ budget, or fewest student comparisons ≥ max_comparisons;
        cost_limit: cost ≥ cost_limit; pairs_exhausted: pairs_available ≤ 0;
        max_rounds: rounds_completed ≥ max_rounds.
@@ -91,16 +92,19 @@ def decide(state: StoppingState, config: StoppingConfig) -> Decision:
     fewest = int(counts.min()) if counts.size else 0
     most = int(counts.max()) if counts.size else 0
     probs = state.primary_probability
-    lowest_p = float(np.min(probs)) if probs is not None and len(probs) else None
+    known = np.asarray(probs, dtype=float) if probs is not None else np.empty(0)
+    known = known[np.isfinite(known)]
+    lowest_p = float(np.min(known)) if known.size else None
+    mean_p = float(np.mean(known)) if known.size else None
     enough = fewest >= config.min_comparisons
     holds = {
         "reliability_reached": config.reliability_target is not None
-        and np.isfinite(state.ssr)
-        and state.ssr >= config.reliability_target
+        and np.isfinite(state.reliability)
+        and state.reliability >= config.reliability_target
         and enough,
-        "grades_settled": config.grade_confidence is not None
-        and lowest_p is not None
-        and lowest_p >= config.grade_confidence
+        "grades_settled": config.grade_certainty is not None
+        and mean_p is not None
+        and mean_p >= config.grade_certainty
         and enough,
         "budget_exhausted": (config.budget is not None and state.comparisons >= config.budget)
         or (config.max_comparisons is not None and counts.size > 0 and fewest >= config.max_comparisons),
@@ -110,7 +114,7 @@ def decide(state: StoppingState, config: StoppingConfig) -> Decision:
     }
     reason = next((r for r in STOP_REASONS if holds[r]), None)
     inputs: dict[str, object] = {
-        "ssr": float(state.ssr),
+        "reliability": float(state.reliability) if np.isfinite(state.reliability) else None,
         "reliability_target": config.reliability_target,
         "fewest_student_comparisons": fewest,
         "most_student_comparisons": most,
@@ -123,8 +127,9 @@ def decide(state: StoppingState, config: StoppingConfig) -> Decision:
         "pairs_available": state.pairs_available,
         "rounds_completed": state.rounds_completed,
         "max_rounds": config.max_rounds,
+        "mean_primary_probability": mean_p,
         "lowest_primary_probability": lowest_p,
-        "grade_confidence": config.grade_confidence,
+        "grade_certainty": config.grade_certainty,
         "rules_holding": [r for r in STOP_REASONS if holds[r]],
     }
     return Decision(stop=reason is not None, reason=reason, inputs=inputs)
