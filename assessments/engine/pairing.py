@@ -28,6 +28,15 @@ ANCHOR_VALUE = 1.5
 # Partners an essay may take beyond the least-compared essay in play: counts stay within
 # EXPOSURE_SPREAD of each other whenever the state started that way.
 EXPOSURE_SPREAD = 2
+# Grade-directed rounds (when grade probabilities are known): a student whose P(primary grade)
+# is at least SETTLED_PROBABILITY, and who has its floor of comparisons, draws no more; the
+# others draw in proportion to 1 − P(primary), at most STUDENT_ROUND_CAP comparisons a round
+# (their estimates move between rounds); anchors serve as references up to ANCHOR_ROUND_CAP.
+SETTLED_PROBABILITY = 0.9
+STUDENT_ROUND_CAP = 4
+ANCHOR_ROUND_CAP = 8
+# What learning more about an anchor is worth in a grade-directed round (students: 1 − P(primary)).
+ANCHOR_REFERENCE_VALUE = 1.5
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,8 @@ class PairingState:
     `comparisons`, `shown_first` and `shown_second` count judged and in-flight comparisons.
     `judged_pairs` is (m, 2): (first shown, second shown) of every comparison judged or in flight.
     `boundaries` are grade cut points on the θ scale (from `grading.calibrate_grades`), or None.
+    `grade_probabilities` (n × grades, from `grading.project_grades`; NaN rows for essays without
+    an estimate) turn on grade-directed rounds: see `plan_round`.
     """
 
     theta: np.ndarray
@@ -47,6 +58,7 @@ class PairingState:
     is_anchor: np.ndarray
     judged_pairs: np.ndarray
     boundaries: np.ndarray | None = None
+    grade_probabilities: np.ndarray | None = None
 
     @classmethod
     def from_history(
@@ -57,6 +69,7 @@ class PairingState:
         is_anchor: np.ndarray,
         judged_pairs: np.ndarray,
         boundaries: np.ndarray | None = None,
+        grade_probabilities: np.ndarray | None = None,
     ) -> PairingState:
         """Build a state whose counts are derived from `judged_pairs`."""
         n = len(theta)
@@ -72,6 +85,7 @@ class PairingState:
             is_anchor=np.asarray(is_anchor, dtype=bool),
             judged_pairs=pairs,
             boundaries=boundaries,
+            grade_probabilities=grade_probabilities,
         )
 
 
@@ -192,6 +206,7 @@ def plan_round(
     window: int = 6,
     n_random: int = 4,
     allow_repeats: bool = True,
+    floor: int = 0,
 ) -> RoundPlan:
     """Plan the next adaptive round of up to `n_pairs` comparisons.
 
@@ -201,17 +216,26 @@ def plan_round(
     2. Drop pairs judged or in flight; score the rest by the expected drop in posterior variance of
        both essays (`_pair_scores`): close θ (p near 0.5), large SE and nearness to a grade
        boundary raise it; anchor–anchor pairs are scaled down.
-    3. Greedy by exposure: repeatedly take the least-compared essay still in play (ties: the
+    3. Grade-directed (only with `state.grade_probabilities`): students below `floor`
+       comparisons first, then the students whose grade is not settled (P(primary) below
+       SETTLED_PROBABILITY), most uncertain first (need 1 − P(primary), divided by 1 + the
+       comparisons they already have this round), each take their best-scoring partner; essay
+       values are then grade uncertainty (students) and ANCHOR_REFERENCE_VALUE (anchors), so
+       anchors and undecided students near the essay's θ come first, settled students last.
+       Per-round caps keep one round from piling onto a few essays. Settled students draw
+       nothing more, so the comparisons go where grades are undecided.
+       What is left of the round (everyone settled or capped) goes to step 4.
+    4. Greedy by exposure: repeatedly take the least-compared essay still in play (ties: the
        largest value·SE²) and give it its best-scoring partner that is at most one comparison
        above it, so counts stay within EXPOSURE_SPREAD (within one round the most needed essays
        may get two comparisons and others none; the next round serves those first). If its
        candidates are used up, scan outward in θ for any unjudged partner (first within the
        spread, then beyond it: only then can the spread grow); an essay with no unjudged partner
        left drops out.
-    4. Only when no unjudged pair can be planned and the round is still short, and
+    5. Only when no unjudged pair can be planned and the round is still short, and
        `allow_repeats`, repeat judged pairs (nearest in θ first), shown in the order used less
        often before. A pair appears at most once in a round.
-    5. Orientation: the essay shown first less often (net of shown second) goes first; a repeat
+    6. Orientation: the essay shown first less often (net of shown second) goes first; a repeat
        uses the order it had less often. Ties break on the seed.
     Returns fewer pairs than requested only when the batch has no more pairs to offer (tiny
     batches, repeats disallowed); `shortfall` then says so.
@@ -222,7 +246,12 @@ def plan_round(
     rng = np.random.default_rng(seed)
     theta, se = _usable_estimates(state)
     is_anchor = np.asarray(state.is_anchor, dtype=bool)
-    value = _essay_values(theta=theta, se=se, is_anchor=is_anchor, boundaries=state.boundaries)
+    grade_p = None if state.grade_probabilities is None else np.asarray(state.grade_probabilities, dtype=float)
+    if grade_p is not None:
+        primary_p = np.where(np.isfinite(grade_p).all(axis=1), np.nan_to_num(grade_p).max(axis=1), 0.0)
+        value = np.where(is_anchor, ANCHOR_REFERENCE_VALUE, np.maximum(1.0 - primary_p, 0.02))
+    else:
+        value = _essay_values(theta=theta, se=se, is_anchor=is_anchor, boundaries=state.boundaries)
     counts = np.asarray(state.comparisons, dtype=np.int64).copy()
     balance = np.asarray(state.shown_first, dtype=np.int64) - np.asarray(state.shown_second)
     judged = np.asarray(state.judged_pairs, dtype=np.int64).reshape(-1, 2)
@@ -246,6 +275,11 @@ def plan_round(
             n_random=n_random,
             rng=rng,
         )
+        if grade_p is not None:
+            settled = ~is_anchor & (primary_p >= SETTLED_PROBABILITY) & (counts >= floor)
+            planner.fill_by_need(
+                n_pairs, indptr=indptr, partners=partners, need=value, is_anchor=is_anchor, settled=settled, floor=floor
+            )
         planner.fill(n_pairs, indptr=indptr, partners=partners)
         if allow_repeats and len(planner.pairs) < n_pairs:
             planner.fill_repeats(n_pairs, judged=judged)
@@ -400,6 +434,57 @@ class _Planner:
             return j if j is not None else self._scan(i, limit=None, fresh=True)
 
         self._greedy(n_pairs, partner, repeat=False)
+
+    def fill_by_need(
+        self,
+        n_pairs: int,
+        *,
+        indptr: list[int],
+        partners: list[int],
+        need: np.ndarray,
+        is_anchor: np.ndarray,
+        settled: np.ndarray,
+        floor: int,
+    ) -> None:
+        """Step 3 of `plan_round`: unsettled students (and any below the floor) by need."""
+        cap = np.where(is_anchor, ANCHOR_ROUND_CAP, STUDENT_ROUND_CAP).tolist()
+        settled_list = settled.tolist()
+        need_list = need.tolist()
+        planned = [0] * self.n
+        # Anchors demand too (reference-based selection): their θ places every cut point.
+        demanders = [i for i in range(self.n) if is_anchor[i] or not settled_list[i] or self.counts[i] < floor]
+
+        def priority(i: int) -> tuple[int, float, float, int]:
+            below = 0 if self.counts[i] < floor and not is_anchor[i] else 1
+            return (below, -need_list[i] / (1 + planned[i]), self.tiebreak[i], i)
+
+        def usable(i: int, j: int, *, allow_settled: bool) -> bool:
+            return (
+                planned[j] < cap[j]
+                and self._key(i, j) not in self.used_keys
+                and self._key(i, j) not in self.judged_keys
+                and (allow_settled or not settled_list[j])
+            )
+
+        heap = [priority(i) for i in demanders]
+        heapq.heapify(heap)
+        while heap and len(self.pairs) < n_pairs:
+            entry = heapq.heappop(heap)
+            i = entry[-1]
+            if entry != priority(i):  # stale: i gained a comparison as someone's partner
+                heapq.heappush(heap, priority(i))
+                continue
+            if planned[i] >= cap[i] or (settled_list[i] and self.counts[i] >= floor and not is_anchor[i]):
+                continue
+            j = next((j for j in partners[indptr[i] : indptr[i + 1]] if usable(i, j, allow_settled=False)), None)
+            if j is None:
+                j = next((j for j in partners[indptr[i] : indptr[i + 1]] if usable(i, j, allow_settled=True)), None)
+            if j is None:
+                continue
+            self._add(i, j, repeat=False)
+            planned[i] += 1
+            planned[j] += 1
+            heapq.heappush(heap, priority(i))
 
     def fill_repeats(self, n_pairs: int, *, judged: np.ndarray) -> None:
         """Step 4: repeats of judged pairs, each at most once per round, in the other order."""
