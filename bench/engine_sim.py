@@ -1,14 +1,20 @@
-"""Compare pairing strategies on simulated batches: ours, random, and the replaced system's.
+"""The honest-numbers yardstick: grade accuracy, calibration and reliability on simulated batches.
 
-Runs `assessments.engine.simulate.simulate_batch` for each strategy on the same seeds (same
-essays, same truth) and prints:
-1. the result at a fixed budget (default 10 comparisons per essay), mean ± SD over seeds, with
-   how many seeds ours beats each baseline on;
-2. Spearman against the comparisons spent, and the comparisons per essay each strategy needs
-   for a seed-mean Spearman of 0.90 (linear interpolation between rounds);
-3. where each strategy stops by its own rule (ours and random: SSR target; reference: θ stable).
+Runs `assessments.engine.simulate.simulate_batch` (the real pairing → population fit → grading
+loop) for our pairing, random pairing and the replaced system's ("reference") on the same seeds
+(same essays, same truth), for several judges and two grade scales, and prints per strategy and
+budget: exact and within-one grade agreement, quadratic weighted κ, Spearman, mean P(primary),
+the expected calibration error (ECE) of P(primary grade) with its reliability table, accuracy
+per confidence label, reported reliability against the true r² (and sirt's SSR beside them),
+and 95% interval coverage. Then the goals of the honest-numbers issue, met or not, and a
+reliability diagram (PNG).
 
-Usage: python bench/engine_sim.py [--seeds 30] [--budget 10] [--max-per-essay 30]
+Judges (see `simulate.JudgeProfile`): "default" (an LLM-like judge: 0.3 logits of position
+bias, 6% lapses, 0.5 logits of pair-to-pair noise), "clean" (3% lapses, no noise), "noisy"
+(a weaker judge, 10% lapses, 0.8 logits of noise). Anchors: 1–2 per grade, each anywhere in
+its grade's band.
+
+Usage: python bench/engine_sim.py [--seeds 40] [--plot var/bench/reliability.png] [--quick]
 """
 
 from __future__ import annotations
@@ -17,130 +23,175 @@ import argparse
 import os
 import sys
 import time
-from collections import Counter
-
-import numpy as np
+from concurrent.futures import ProcessPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from assessments.engine.simulate import (
+    HarnessSummary,
+    JudgeProfile,
     SimulationConfig,
-    SimulationReport,
     judge_agreement,
     simulate_batch,
+    summarise,
 )
 
+JUDGES = {
+    "default": JudgeProfile(),
+    "clean": JudgeProfile(lapse_rate=0.03, pair_noise=0.0, position_bias=0.3),
+    "noisy": JudgeProfile(discrimination=1.3, lapse_rate=0.10, pair_noise=0.8, position_bias=0.4),
+}
+SCALES = {
+    "A-F (6)": ("F", "E", "D", "C", "B", "A"),
+    "9-step": ("F", "F+", "E-", "E", "E+", "D-", "D", "D+", "C"),
+}
 STRATEGIES = ("ours", "random", "reference")
-METRICS = ("spearman", "kendall", "grade_exact", "grade_adjacent", "qwk", "ssr")
-TARGET_SPEARMAN = 0.90
+
+
+def _run(config: SimulationConfig) -> tuple[SimulationConfig, object]:
+    return config, simulate_batch(config).final
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=30)
-    parser.add_argument("--budget", type=float, default=10.0, help="comparisons per essay for table 1")
-    parser.add_argument("--max-per-essay", type=float, default=30.0, help="how far table 2 runs")
+    parser.add_argument("--seeds", type=int, default=40, help="simulated batches per cell (40 students each)")
+    parser.add_argument("--plot", default="var/bench/reliability.png", help="where to write the reliability diagram")
+    parser.add_argument("--quick", action="store_true", help="default judge and scale only")
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    base = SimulationConfig(comparisons_per_essay=args.max_per_essay)
     started = time.perf_counter()
-    n = base.n_students + base.n_anchors
+    cells: list[tuple[str, str, str, float]] = []
+    for judge in JUDGES if not args.quick else ("default",):
+        for scale in SCALES if not args.quick else ("A-F (6)",):
+            for strategy in STRATEGIES:
+                budgets = (6.0, 10.0, 20.0) if (judge, scale) == ("default", "A-F (6)") else (10.0,)
+                if strategy == "ours" and (judge, scale) == ("default", "A-F (6)"):
+                    budgets = (4.0, 6.0, 8.0, 10.0, 20.0)
+                cells += [(judge, scale, strategy, b) for b in budgets]
+    configs = [
+        SimulationConfig(strategy=strategy, seed=seed, judge=JUDGES[judge], grades=SCALES[scale], comparisons_per_essay=budget)
+        for judge, scale, strategy, budget in cells
+        for seed in range(args.seeds)
+    ]
+    with ProcessPoolExecutor(args.workers) as pool:
+        finals = list(pool.map(_run, configs, chunksize=4))
+    summary: dict[tuple[str, str, str, float], HarnessSummary] = {}
+    for cell in cells:
+        judge, scale, strategy, budget = cell
+        points = [
+            point
+            for config, point in finals
+            if config.judge == JUDGES[judge]
+            and config.grades == SCALES[scale]
+            and config.strategy == strategy
+            and config.comparisons_per_essay == budget
+        ]
+        summary[cell] = summarise(points)
     print(
-        f"{base.n_students} students + {base.n_anchors} anchors, grades {'/'.join(base.grades)}; judge: "
-        f"discrimination {base.discrimination}, position bias {base.position_bias} logits, lapses "
-        f"{base.lapse_rate:.0%}, agreement with truth on random student pairs "
-        f"{judge_agreement(base):.1%}; rounds of {n // 2} pairs; ours starts with k={base.initial_k}; "
-        f"{args.seeds} seeds"
+        f"{args.seeds} batches per cell, 40 students + 1–2 anchors per grade each; judges' agreement with the truth on "
+        + ", ".join(f"{name} {judge_agreement(j):.0%}" for name, j in JUDGES.items() if not args.quick or name == "default")
     )
-    runs = {
-        s: [
-            simulate_batch(SimulationConfig(strategy=s, seed=seed, comparisons_per_essay=args.max_per_essay))
-            for seed in range(args.seeds)
-        ]
-        for s in STRATEGIES
-    }
-    fixed = {s: [_at(r, args.budget) for r in runs[s]] for s in STRATEGIES}
-    _print_fixed_budget(fixed, args.budget)
-    _print_curves(runs, args.max_per_essay)
-    stopped = {
-        s: [
-            simulate_batch(
-                SimulationConfig(strategy=s, seed=seed, stop_rule="strategy", comparisons_per_essay=args.max_per_essay)
-            )
-            for seed in range(args.seeds)
-        ]
-        for s in STRATEGIES
-    }
-    _print_own_stopping(stopped)
+    _print_table(summary)
+    _print_calibration(summary)
+    _print_goals(summary)
+    _plot(summary, args.plot)
     print(f"\n(runtime {time.perf_counter() - started:.0f} s)")
 
 
-def _at(report: SimulationReport, per_essay: float) -> dict[str, float]:
-    """The metrics of the last round within `per_essay` comparisons per essay."""
-    point = [p for p in report.trajectory if p.comparisons_per_essay <= per_essay + 1e-9][-1]
-    return {m: getattr(point, m) for m in METRICS} | {"per_essay": point.comparisons_per_essay, "rounds": point.round}
-
-
-def _print_fixed_budget(fixed: dict[str, list[dict[str, float]]], budget: float) -> None:
-    print(f"\n1. At {budget:g} comparisons per essay (students only; mean ± SD over seeds)")
-    header = f"{'strategy':10s}" + "".join(f"{m:>16s}" for m in METRICS) + f"{'rounds':>8s}"
-    print(header)
-    for s, rows in fixed.items():
-        cells = "".join(f"{np.nanmean([r[m] for r in rows]):>9.3f} ± {np.nanstd([r[m] for r in rows]):.3f}" for m in METRICS)
-        print(f"{s:10s}{cells}{np.mean([r['rounds'] for r in rows]):>8.1f}")
-    for other in ("random", "reference"):
-        for m in ("spearman", "grade_exact", "qwk"):
-            diff = np.array([a[m] - b[m] for a, b in zip(fixed["ours"], fixed[other], strict=True)])
-            print(
-                f"  ours − {other:9s} {m:12s}: {np.nanmean(diff):+.3f} (SE {np.nanstd(diff) / np.sqrt(len(diff)):.3f}), "
-                f"ours better in {np.sum(diff > 0)}, worse in {np.sum(diff < 0)} of {len(diff)} seeds"
-            )
-
-
-def _print_curves(runs: dict[str, list[SimulationReport]], max_per_essay: float) -> None:
-    grid = np.arange(2, int(max_per_essay) + 1)
-    shown = [g for g in (4, 6, 8, 10, 12, 14, 16, 18, 20, 25, 30) if g <= max_per_essay]
-    print("\n2. Seed-mean Spearman by comparisons per essay, and the comparisons needed for 0.90")
-    print(f"{'strategy':10s}" + "".join(f"{g:>7d}" for g in shown) + f"{'→0.90':>9s}")
-    needed: dict[str, float] = {}
-    for s, reports in runs.items():
-        curves = [
-            np.interp(grid, [p.comparisons_per_essay for p in r.trajectory], [p.spearman for p in r.trajectory], left=np.nan)
-            for r in reports
-        ]
-        # NaN before a strategy's first round ends (ours starts with a bigger first round).
-        mean = np.mean(curves, axis=0)
-        needed[s] = _first_crossing(grid, mean, TARGET_SPEARMAN)
-        print(f"{s:10s}" + "".join(f"{mean[grid == g][0]:>7.3f}" for g in shown) + f"{needed[s]:>9.1f}")
-    for other in ("random", "reference"):
-        print(f"  ours needs {needed['ours'] / needed[other]:.0%} of the comparisons {other} needs for Spearman 0.90")
-
-
-def _first_crossing(x: np.ndarray, y: np.ndarray, target: float) -> float:
-    above = np.flatnonzero(y >= target)
-    if above.size == 0:
-        return float("nan")
-    i = above[0]
-    if i == 0 or not np.isfinite(y[i - 1]):
-        return float(x[i])
-    return float(x[i - 1] + (target - y[i - 1]) * (x[i] - x[i - 1]) / (y[i] - y[i - 1]))
-
-
-def _print_own_stopping(stopped: dict[str, list[SimulationReport]]) -> None:
-    config = stopped["ours"][0].config
+def _print_table(summary: dict[tuple[str, str, str, float], HarnessSummary]) -> None:
     print(
-        f"\n3. Each strategy's own stopping rule (ours, random: SSR ≥ {config.reliability_target} once every "
-        f"student has {config.min_comparisons} comparisons; reference: max |Δθ| ≤ {config.reference_stability} "
-        "between rounds)"
+        f"\n{'judge':8s}{'scale':9s}{'strategy':10s}{'per essay':>9s}{'exact':>7s}{'±1':>6s}{'QWK':>6s}{'Spear':>7s}"
+        f"{'mean P':>8s}{'ECE':>7s}{'high':>12s}{'medium':>12s}{'reliab':>8s}{'true r²':>8s}{'|diff|':>7s}"
+        f"{'SSR':>6s}{'cover':>7s}"
     )
-    print(f"{'strategy':10s}{'per essay':>11s}{'rounds':>8s}{'spearman':>10s}{'exact':>8s}{'ssr':>7s}  end reasons")
-    for s, reports in stopped.items():
-        reasons = Counter(r.end_reason for r in reports)
-        final = [r.final for r in reports]
+    for (judge, scale, strategy, _), s in summary.items():
+        high, medium = s.by_label["high"], s.by_label["medium"]
         print(
-            f"{s:10s}{np.mean([p.comparisons_per_essay for p in final]):>11.1f}{np.mean([p.round for p in final]):>8.1f}"
-            f"{np.mean([p.spearman for p in final]):>10.3f}{np.nanmean([p.grade_exact for p in final]):>8.3f}"
-            f"{np.mean([p.ssr for p in final]):>7.3f}  {dict(reasons)}"
+            f"{judge:8s}{scale:9s}{strategy:10s}{s.comparisons_per_essay:>9.1f}{s.grade_exact:>7.3f}{s.grade_adjacent:>6.2f}"
+            f"{s.qwk:>6.2f}{s.spearman:>7.3f}{s.mean_p_primary:>8.3f}{s.ece:>7.3f}"
+            f"{_label(high):>12s}{_label(medium):>12s}{s.reliability:>8.3f}{s.true_r2:>8.3f}{s.reliability_error:>7.3f}"
+            f"{s.ssr_sirt:>6.3f}{s.coverage:>7.3f}"
         )
+    print(
+        "  exact/±1: projected grade = true grade / within one; mean P: mean P(projected grade); high/medium: share right "
+        "(students); reliab: what the service reports; SSR: sirt's, from a weak-prior ML fit; cover: 95% intervals"
+    )
+
+
+def _label(entry: tuple[int, float]) -> str:
+    n, right = entry
+    return f"{right:.2f} ({n})" if n else "–"
+
+
+def _print_calibration(summary: dict[tuple[str, str, str, float], HarnessSummary]) -> None:
+    for budget in (10.0, 20.0):
+        cell = ("default", "A-F (6)", "ours", budget)
+        if cell not in summary:
+            continue
+        s = summary[cell]
+        print(f"\nReliability table, ours, default judge, A–F, {budget:g} per essay ({s.students} students, ECE {s.ece:.3f})")
+        print(f"{'P bin':>7s}{'students':>10s}{'mean P':>9s}{'right':>8s}")
+        for lower, n, mean_p, right in s.calibration:
+            print(f"{lower:>5.1f}–{lower + 0.1:.1f}{n:>9d}{mean_p:>9.3f}{right:>8.3f}")
+
+
+def _print_goals(summary: dict[tuple[str, str, str, float], HarnessSummary]) -> None:
+    print("\nGoals of the honest-numbers issue (default judge, A–F):")
+    ours = {
+        b: summary[("default", "A-F (6)", "ours", b)]
+        for b in (4.0, 6.0, 8.0, 10.0, 20.0)
+        if ("default", "A-F (6)", "ours", b) in summary
+    }
+    random10 = summary.get(("default", "A-F (6)", "random", 10.0))
+    for budget in (10.0, 20.0):
+        if budget in ours:
+            s = ours[budget]
+            print(f"  ECE ≤ 0.05 at {budget:g}/essay: {s.ece:.3f} {'met' if s.ece <= 0.05 else 'MISSED'}")
+            high, medium = s.by_label["high"][1], s.by_label["medium"][1]
+            print(f"  'high' right ≥ 80%: {high:.0%}; 'medium' right 60–80%: {medium:.0%}")
+    for (judge, scale, strategy, budget), s in summary.items():
+        if budget == 10.0:
+            ok = abs(s.reliability - s.true_r2) <= 0.05
+            print(
+                f"  reliability within ±0.05 of true r² ({judge}, {scale}, {strategy}): {s.reliability:.3f} vs {s.true_r2:.3f} "
+                f"{'met' if ok else 'MISSED'}; coverage {s.coverage:.3f} {'met' if 0.93 <= s.coverage <= 0.97 else 'MISSED'}"
+            )
+    if random10 is not None and 10.0 in ours:
+        gain = ours[10.0].grade_exact - random10.grade_exact
+        print(f"  exact agreement ours − random at 10/essay ≥ +0.08: {gain:+.3f} {'met' if gain >= 0.08 else 'MISSED'}")
+        budgets = sorted(ours)
+        exact = [ours[b].grade_exact for b in budgets]
+        reach = next((b for b, e in zip(budgets, exact, strict=True) if e >= random10.grade_exact), None)
+        share = f"{reach / 10:.0%}" if reach else "more than 100%"
+        print(
+            f"  ours reaches random's exact agreement at 10/essay ({random10.grade_exact:.3f}) with {share} "
+            "of its comparisons (goal ≤ 60%)"
+        )
+
+
+def _plot(summary: dict[tuple[str, str, str, float], HarnessSummary], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(5.5, 5.5), dpi=110)
+    axis.plot([0, 1], [0, 1], color="#999999", linestyle="--", linewidth=1, label="perfectly calibrated")
+    for (judge, scale, strategy, budget), s in summary.items():
+        if scale != "A-F (6)" or budget != 10.0 or (judge != "default" and strategy != "ours"):
+            continue
+        x = [mean_p for _, n, mean_p, _ in s.calibration if n >= 20]
+        y = [right for _, n, _, right in s.calibration if n >= 20]
+        axis.plot(x, y, marker="o", label=f"{strategy}, {judge} judge (ECE {s.ece:.3f})")
+    axis.set_xlabel("P(projected grade) reported")
+    axis.set_ylabel("share of students whose true grade it was")
+    axis.set_title("Reliability diagram, 10 comparisons per essay (simulated)")
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1)
+    axis.legend(loc="upper left", fontsize=8)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    figure.savefig(path, bbox_inches="tight")
+    print(f"\nReliability diagram: {path}")
 
 
 if __name__ == "__main__":
