@@ -18,6 +18,7 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from assessments.engine.judgement_file import JudgementFileError, Judgements, read_judgements
+from assessments.engine.population import PopulationFit, fit_population
 from assessments.engine.scoring import BTFit, DisconnectedComparisonsError, fit_bt, split_half_reliability
 
 ITEM_COLUMNS = ("id", "theta", "se", "infit", "outfit", "comparisons", "rank")
@@ -43,6 +44,12 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
         parser.add_argument("--split-halves", type=_non_negative, default=100, help="random split halves (default: 100; 0: skip)")
         parser.add_argument("--seed", type=int, default=0, help="seed of the split halves (default: 0)")
+        parser.add_argument(
+            "--no-reliability",
+            dest="reliability",
+            action="store_false",
+            help="skip the population model's reliability (a Gibbs sampler: seconds on thousands of items)",
+        )
         parser.add_argument(
             "--strict",
             action="store_true",
@@ -82,13 +89,26 @@ class Command(BaseCommand):
             lines = ", ".join(str(n) for n in data.skipped_lines[:10]) + (" ..." if len(data.skipped_lines) > 10 else "")
             self.stderr.write(f"Warning: skipped {len(data.skipped_lines)} rows comparing an item with itself (lines {lines})")
         split = self._split_half(data, options)
+        population = (
+            fit_population(
+                data.first,
+                data.second,
+                data.outcome,
+                n_items=data.n_items,
+                in_population=np.ones(data.n_items, dtype=bool),
+                order_effect=data.has_first_shown,
+                seed=options["seed"],
+            )
+            if options["reliability"]
+            else None
+        )
         items = self._items(data, fit)
         if options["out"]:
             self._write_csv(options["out"], items)
         if options["json"]:
-            self.stdout.write(json.dumps(self._summary(data, fit, split, items)))
+            self.stdout.write(json.dumps(self._summary(data, fit, split, items, population)))
         else:
-            self._print(path, data, fit, split, items, to_file=options["out"])
+            self._print(path, data, fit, split, items, population, to_file=options["out"])
 
     def _split_half(self, data: Judgements, options: dict[str, Any]) -> Any:
         if options["split_halves"] == 0:
@@ -122,9 +142,13 @@ class Command(BaseCommand):
             for i, item_id in enumerate(data.item_ids)
         ]
 
-    def _summary(self, data: Judgements, fit: BTFit, split: Any, items: list[dict[str, Any]]) -> dict[str, Any]:
+    def _summary(
+        self, data: Judgements, fit: BTFit, split: Any, items: list[dict[str, Any]], population: PopulationFit | None
+    ) -> dict[str, Any]:
         return {
             "items": sorted(items, key=lambda item: item["rank"]),
+            "reliability": None if population is None else _json_number(population.reliability),
+            "population_sd": None if population is None else _json_number(population.population_sd),
             "ssr": _json_number(fit.ssr),
             "ssr_sirt": _json_number(fit.ssr_sirt),
             "separation": _json_number(fit.separation),
@@ -162,10 +186,23 @@ class Command(BaseCommand):
             raise CommandError(f"--out {path}: cannot write ({exc.strerror})") from None
 
     def _print(
-        self, path: Path, data: Judgements, fit: BTFit, split: Any, items: list[dict[str, Any]], *, to_file: Path | None
+        self,
+        path: Path,
+        data: Judgements,
+        fit: BTFit,
+        split: Any,
+        items: list[dict[str, Any]],
+        population: PopulationFit | None,
+        *,
+        to_file: Path | None,
     ) -> None:
         write = self.stdout.write
         write(f"{path.name}: {data.n_items} items, {data.first.size} comparisons" + ("" if fit.converged else " (NOT converged)"))
+        if population is not None:
+            write(
+                f"Reliability: {_fmt_number(population.reliability)} (population model: the share of the spread in θ "
+                "that is real, an estimate of the squared correlation with the true quality, honest on adaptive designs too)"
+            )
         write(
             f"Scale separation reliability (SSR): {fit.ssr:.3f} from the full-information SE "
             f"(sirt::btm's definition: {fit.ssr_sirt:.3f}); separation G: {fit.separation:.2f}"
@@ -198,6 +235,10 @@ class Command(BaseCommand):
                 f"{_fmt(item['infit'])} {_fmt(item['outfit'])} {item['comparisons']:>5}"
                 + (f"  group {item['component']}" if "component" in item else "")
             )
+
+
+def _fmt_number(value: float) -> str:
+    return f"{value:.3f}" if np.isfinite(value) else "not available (fewer than three items compared)"
 
 
 def _fmt(value: float | None) -> str:
