@@ -13,7 +13,8 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from llmgateway.schemas import BatchingMode, Contract, LLMConfigOverrides
+from llmgateway.schemas import Contract, LLMConfigOverrides
+from llmgateway.vocabulary import PER_REQUEST, BatchingMode
 
 __all__ = [
     "AnchorInput",
@@ -149,6 +150,6 @@ class CJLLMComparisonMetadata(Contract):
     batch_id: int
     comparison_id: int
     comparison_iteration: int = Field(ge=1)
-    cj_llm_batching_mode: BatchingMode = "per_request"
+    cj_llm_batching_mode: BatchingMode = PER_REQUEST
     prompt_sha256: str | None = None
     judge: str = ""  # the panel judge's label ("" with a single judge)

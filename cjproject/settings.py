@@ -14,6 +14,8 @@ from urllib.parse import urlparse
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from llmgateway.vocabulary import BATCHING_MODES, MOCK_PROVIDER, PER_REQUEST, PROVIDERS
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -219,8 +221,7 @@ if CJ_COMPARISON_LEASE_SECONDS >= CJ_STALL_TIMEOUT_SECONDS:
 # --- LLM providers -----------------------------------------------------------------------------
 # Keys and base URLs come from the environment only; they are never logged or returned.
 
-LLM_PROVIDERS = ("anthropic", "openai", "openai_compatible", "mock")
-LLM_DEFAULT_PROVIDER = _choice("LLM_DEFAULT_PROVIDER", "mock", LLM_PROVIDERS)
+LLM_DEFAULT_PROVIDER = _choice("LLM_DEFAULT_PROVIDER", MOCK_PROVIDER, PROVIDERS)
 LLM_CREDENTIALS = {
     "anthropic": {
         "api_key": env.str("ANTHROPIC_API_KEY", default=""),
@@ -260,7 +261,7 @@ def _mock_behaviour(raw: str) -> dict[str, float]:
 # Latency and fault injection of the mock, and the simulated judge's noise (key=number, comma-separated).
 LLM_MOCK_BEHAVIOUR = _mock_behaviour(env.str("LLM_MOCK_BEHAVIOUR", default=""))
 # Batching: the default mode; whether a caller's per-batch mode (its metadata hint) is honoured.
-LLM_BATCHING_MODE = _choice("LLM_BATCHING_MODE", "per_request", ("per_request", "serial_bundle", "provider_batch_api"))
+LLM_BATCHING_MODE = _choice("LLM_BATCHING_MODE", PER_REQUEST, BATCHING_MODES)
 LLM_BATCHING_HINTS = _bool("LLM_BATCHING_HINTS", True)
 # serial_bundle: comparisons per bundle task, and provider calls a worker process keeps in flight.
 LLM_BUNDLE_SIZE = _number("LLM_BUNDLE_SIZE", 100, minimum=1)

@@ -22,10 +22,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from assessments import results_document, selectors, services
+from assessments import selectors, services
 from assessments.api import serializers as s
 from assessments.api.contracts import BatchCreate
 from assessments.models import AnchorEssay, Assignment, Batch, BatchState, ComparisonStatus
+from assessments.results.building import comparison_entry
+from assessments.results.schema import EXPORT_COLUMNS, SCHEMA_NAME, SCHEMA_VERSION, BatchResults, ComparisonEntry, ResultsSummary
+from assessments.results.writers import batch_results_csv, batch_results_json
 from cjproject.api import IDEMPOTENCY_HEADER, APIError, Idempotency, error_responses
 from cjproject.errors import Conflict, InvalidInput, fields_from_pydantic
 
@@ -340,15 +343,15 @@ class BatchResultsView(_BatchView):
     @extend_schema(
         summary="Results: per essay rank, θ, SE, 95% interval, fit, projected grade, P(grade); per batch reliability",
         description="Available while the batch runs (the latest scoring) and after it finishes; `scored` is false before.",
-        responses={200: s.BatchResultsSerializer, **error_responses(404)},
+        responses={200: ResultsSummary, **error_responses(404)},
     )
     def get(self, request: Request, batch_id: int) -> Response:
-        return Response(s.BatchResultsSerializer(selectors.batch_results(batch=self._batch(request, batch_id))).data)
+        return Response(selectors.batch_results(batch=self._batch(request, batch_id)).model_dump(mode="json"))
 
 
 @extend_schema(tags=[BATCHES])
 class BatchComparisonsView(generics.ListAPIView):
-    serializer_class = s.ComparisonSerializer
+    serializer_class = serializers.Serializer  # pages of `ComparisonEntry` (pydantic); see `list`
 
     def get_queryset(self) -> QuerySet:
         batch = _one(selectors.batches_visible(user=self.request.user), self.kwargs["batch_id"], "batch")
@@ -369,15 +372,10 @@ class BatchComparisonsView(generics.ListAPIView):
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(
-            s.ComparisonSerializer(
-                [
-                    results_document.comparison_record(
-                        c, essay_a=c.essay_a.external_id, essay_b=c.essay_b.external_id
-                    ).model_dump()
-                    for c in page
-                ],
-                many=True,
-            ).data
+            [
+                comparison_entry(c, essay_a=c.essay_a.external_id, essay_b=c.essay_b.external_id).model_dump(mode="json")
+                for c in page
+            ]
         )
 
     @extend_schema(
@@ -387,7 +385,7 @@ class BatchComparisonsView(generics.ListAPIView):
             OpenApiParameter("judge", str, description="A panel judge's label, as in results.judges."),
             OpenApiParameter("round", int, description="Round number, from 1."),
         ],
-        responses={200: s.ComparisonSerializer(many=True), **error_responses(400, 404)},
+        responses={200: ComparisonEntry, **error_responses(400, 404)},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
@@ -429,13 +427,13 @@ class BatchRescoreView(_BatchView):
     @extend_schema(
         summary="Refit θ, SE and grades from the stored comparisons (no model is called)",
         request=None,
-        responses={200: s.BatchResultsSerializer, **error_responses(404)},
+        responses={200: ResultsSummary, **error_responses(404)},
     )
     def post(self, request: Request, batch_id: int) -> Response:
         batch = self._batch(request, batch_id)
         services.batch_rescore(batch_id=batch.pk)
         batch.refresh_from_db()
-        return Response(s.BatchResultsSerializer(selectors.batch_results(batch=batch)).data)
+        return Response(selectors.batch_results(batch=batch).model_dump(mode="json"))
 
 
 class _AnyAccept(BaseContentNegotiation):
@@ -454,7 +452,7 @@ class BatchExportCSVView(_BatchView):
 
     @extend_schema(
         summary="Export the results as CSV (one row per essay)",
-        description="Columns: " + ", ".join(selectors.EXPORT_COLUMNS) + ". Header `X-CJ-Export-Schema: cj-results/1`.",
+        description="Columns: " + ", ".join(EXPORT_COLUMNS) + ". Header `X-CJ-Export-Schema: cj-results/1`.",
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV with a header row"),
             **error_responses(404),
@@ -462,9 +460,9 @@ class BatchExportCSVView(_BatchView):
     )
     def get(self, request: Request, batch_id: int) -> HttpResponse:
         batch = self._batch(request, batch_id)
-        response = HttpResponse(results_document.batch_results_csv(batch=batch), content_type="text/csv; charset=utf-8")
+        response = HttpResponse(batch_results_csv(batch=batch), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="batch-{batch.pk}-results.csv"'
-        response["X-CJ-Export-Schema"] = f"{results_document.SCHEMA_NAME}/{results_document.SCHEMA_VERSION}"
+        response["X-CJ-Export-Schema"] = f"{SCHEMA_NAME}/{SCHEMA_VERSION}"
         return response
 
 
@@ -477,7 +475,7 @@ class BatchExportJSONView(_BatchView):
         description="The `cj-results` document: the batch, every comparison, the Bradley-Terry summary with every "
         "essay's score, grade projections, anchor alignment and costs by judge. The ENG5 research runner writes the "
         "same document as its artefact's `results`.",
-        responses={200: results_document.BatchResults, **error_responses(404)},
+        responses={200: BatchResults, **error_responses(404)},
     )
     def get(self, request: Request, batch_id: int) -> Response:
-        return Response(results_document.batch_results_json(batch=self._batch(request, batch_id)))
+        return Response(batch_results_json(batch=self._batch(request, batch_id)))

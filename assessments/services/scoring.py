@@ -1,7 +1,7 @@
 """Scoring a batch: rows to engine arrays, Bradley–Terry fit, grade projection, rows back.
 
 `batch_score` is the one place that translates between the database and the engine for a
-batch's statistics; the chord body (`services.round_complete`) and rescoring call it.
+batch's statistics; the chord body (`rounds.round_complete`) and rescoring call it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Forms of the graders' admin, and reading the files a grader uploads.
+"""Forms of the graders' admin: assignments and anchors (typed or uploaded), a new batch, a continuation.
 
 Uploaded files are read by `assessments.files` (the same reader as the management commands:
 .txt, .md, .docx, .pdf): each upload is written to a private temporary folder under a neutral
@@ -19,11 +19,11 @@ from django import forms
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
-from assessments.admin_views import default_judge, judge_choices
 from assessments.engine.scales import CUSTOM_SCALE, UnknownGradeError, get_scale
 from assessments.files import DOCUMENT_SUFFIXES, grade_from_file_name, read_grades_csv, read_text_file
 from assessments.models import AnchorEssay, Assignment
 from assessments.schemas import ANCHOR_ID_PREFIX, ESSAY_TEXT_MAX_CHARS
+from assessments.selectors.judges import default_judge, judge_choices
 from cjproject.errors import InvalidInput
 
 MAX_UPLOAD_FILES = 500

@@ -1,215 +1,49 @@
-"""A batch's results as one document with a versioned schema (`cj-results`, pydantic 2).
+"""Building a batch's results from the database: the `cj-results` document, the one per-essay
+results row (`essay_results`), the anchor alignment, and the API's results summary.
 
-The same document is what `GET /api/v1/batches/{id}/export.json` and the admin's JSON export
-return, and what the ENG5 research runner embeds as its artefact's `results`. It is built from the
-database alone (`batch_results_document`): the batch, every comparison, the Bradley-Terry summary
-with each essay's score, the grade projections, the anchor alignment (Kendall τ, inversions, direct
-inversions with the judge's justification, per-anchor standings) and the costs by judge.
-
-`SCHEMA_VERSION` changes whenever a field changes meaning or is removed; adding a field does not
-change it. `BatchResults.model_json_schema()` is the published schema. The CSV export
-(`batch_results_csv`) has one row per essay in `selectors.EXPORT_COLUMNS`.
+Every reader of results goes through here: the API (`/results`, the exports), the admin, the
+demo's CSV and the ENG5 runner (which builds its rows from the document it embeds), so a row or an
+alignment is computed one way only.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Mapping
-from datetime import datetime
-from typing import Any, Literal
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 from django.db.models import Count, Sum
 from django.utils import timezone
-from pydantic import BaseModel, ConfigDict, Field
 
-from assessments import selectors
 from assessments.engine.grading import anchor_alignment
 from assessments.engine.scales import GradeScale
-from assessments.models import Batch, Comparison, ComparisonStatus, EssayRole
+from assessments.models import Batch, Comparison, ComparisonStatus, Essay, EssayRole
+from assessments.results.schema import (
+    AnchorAlignment,
+    AnchorRef,
+    AnchorStanding,
+    BatchInfo,
+    BatchResults,
+    BTSummary,
+    ComparisonEntry,
+    Costs,
+    DirectInversion,
+    EssayResult,
+    EssayScore,
+    GradeProjections,
+    Grading,
+    JudgeAgreement,
+    JudgeCost,
+    JudgeUsed,
+    PositionBias,
+    ProjectedGrade,
+    ResultsSummary,
+    Tokens,
+)
 from llmgateway.manifest import manifest
+from llmgateway.vocabulary import MOCK_PROVIDER
 
-SCHEMA_NAME = "cj-results"
-SCHEMA_VERSION = 1
-MOCK_PROVIDER = "mock"
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class JudgeUsed(_Model):
-    judge: str
-    provider: str
-    model: str
-    comparisons: int = Field(ge=0, description="comparisons sent to this judge")
-    is_language_model: bool = Field(description="false for the offline mock judge, which is NOT a language model")
-
-
-class BatchInfo(_Model):
-    id: int
-    assignment_id: int | None = None
-    state: str
-    end_reason: str = ""
-    end_message: str = ""
-    rounds: int
-    created_at: datetime
-    finished_at: datetime | None = None
-    language: str
-    course_code: str = ""
-    judges: list[JudgeUsed] = Field(default_factory=list, description="the judges comparisons were sent to")
-
-
-class ComparisonRecord(_Model):
-    id: int
-    round: int
-    essay_a: str = Field(description="shown first")
-    essay_b: str
-    judge: str
-    provider: str
-    model: str
-    status: str
-    winner: Literal["a", "b"] | None = None
-    winner_id: str | None = None
-    confidence: int | None = None
-    justification: str = ""
-    prompt_sha256: str = ""
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    cost_usd: float = 0.0
-    attempt: int = 0
-    error_category: str = ""
-    sent_at: datetime | None = None
-    completed_at: datetime | None = None
-
-
-class EssayScore(_Model):
-    id: str
-    role: Literal["anchor", "student"]
-    grade: str | None = None  # the known (expert) grade of an anchor
-    rank: int | None = None
-    theta: float | None = None
-    se: float | None = None
-    comparisons: int = 0
-    wins: float = 0.0
-    infit: float | None = None
-    outfit: float | None = None
-
-
-class JudgeAgreement(_Model):
-    """One judge against the consensus scale (the fit of every judge's comparisons)."""
-
-    judge: str
-    comparisons: int
-    agreement_with_consensus: float | None = None
-    infit: float | None = None
-    p_first_wins: float | None = None
-
-
-class BTSummary(_Model):
-    ssr: float | None = None
-    separation: float | None = None
-    p_first_wins: float | None = None
-    order_effect: float | None = None
-    order_effect_se: float | None = None
-    n_comparisons: int = 0
-    n_components: int | None = None
-    converged: bool | None = None
-    log_likelihood: float | None = None
-    judges: list[JudgeAgreement] = Field(default_factory=list)
-    essays: list[EssayScore] = Field(default_factory=list)
-
-
-class ProjectedGrade(_Model):
-    id: str
-    grade: str
-    probability: float | None = None
-    confidence: str = ""
-    expected_grade: float | None = None
-    probabilities: dict[str, float] = Field(default_factory=dict)
-
-
-class GradeProjections(_Model):
-    available: bool
-    reason: str | None = None
-    grades: list[str] = Field(default_factory=list)
-    centres: list[float | None] = Field(default_factory=list)
-    cuts: list[float | None] = Field(default_factory=list)
-    essays: list[ProjectedGrade] = Field(default_factory=list)
-
-
-class AnchorRef(_Model):
-    id: str
-    grade: str
-
-
-class DirectInversion(_Model):
-    """A comparison in which the lower-graded anchor won, with the judge's justification."""
-
-    comparison_id: int
-    round: int
-    winner: AnchorRef
-    loser: AnchorRef
-    shown_first: str
-    confidence: int | None = None
-    justification: str = ""
-
-
-class AnchorStanding(_Model):
-    id: str
-    grade: str
-    theta: float | None = None
-    rank_among_anchors: int | None = None
-    comparisons: int
-    wins: int
-    win_rate: float | None = None
-
-
-class AnchorAlignment(_Model):
-    n_anchors: int
-    kendall_tau: float | None = None
-    inversions: list[tuple[AnchorRef, AnchorRef]] = Field(
-        default_factory=list, description="(lower-graded, higher-graded) anchor pairs whose θ are in the wrong order"
-    )
-    direct_inversions: list[DirectInversion] = Field(default_factory=list)
-    zero_win_anchors: list[AnchorRef] = Field(default_factory=list)
-    anchors: list[AnchorStanding] = Field(default_factory=list)
-
-
-class JudgeCost(_Model):
-    judge: str
-    comparisons: int
-    input_tokens: int
-    output_tokens: int
-    cost_usd: float
-
-
-class Costs(_Model):
-    total_usd: float
-    input_tokens: int
-    output_tokens: int
-    cache_read_tokens: int
-    cache_write_tokens: int
-    by_judge: list[JudgeCost] = Field(default_factory=list)
-    prices_as_of: str
-
-
-class BatchResults(_Model):
-    schema_name: Literal["cj-results"] = SCHEMA_NAME
-    schema_version: Literal[1] = SCHEMA_VERSION
-    generated_at: datetime
-    batch: BatchInfo
-    comparisons: list[ComparisonRecord] = Field(default_factory=list)
-    bt_summary: BTSummary
-    grade_projections: GradeProjections
-    anchor_alignment: AnchorAlignment | None = Field(default=None, description="null without graded anchors")
-    costs: Costs
-
-
-# --- Building it from the database ----------------------------------------------------------
+NOT_SCORED = {"available": False, "reason": "not scored yet"}
 
 
 def batch_results_document(
@@ -230,17 +64,45 @@ def batch_results_document(
     batch.refresh_from_db()
     essays = list(batch.essays.order_by("id"))
     id_of = {e.pk: (essay_id[e.pk] if essay_id is not None else e.external_id) for e in essays}
-    grade_of = {id_of[e.pk]: e.anchor_grade for e in essays if e.role == EssayRole.ANCHOR and e.anchor_grade}
+    grade_of = _known_grades(essays, id_of)
     grade_of.update(anchor_grades or {})
-    if scale is None and batch.assignment_id is not None:
-        scale = batch.assignment.scale  # type: ignore[union-attr]
+    if scale is None and batch.assignment is not None:
+        scale = batch.assignment.scale
     comparisons = [
-        comparison_record(c, essay_a=id_of[c.essay_a_id], essay_b=id_of[c.essay_b_id])
+        comparison_entry(c, essay_a=id_of[c.essay_a_id], essay_b=id_of[c.essay_b_id])
         for c in batch.comparisons.order_by("round_no", "id")
     ]
     meta = batch.processing_metadata
     scoring = meta.get("scoring", {})
-    scores = [
+    scores = essay_scores(essays, id_of=id_of, grade_of=grade_of)
+    bt = BTSummary(
+        **{k: scoring.get(k) for k in ("ssr", "separation", "p_first_wins", "order_effect", "order_effect_se")},
+        n_comparisons=scoring.get("n_comparisons", 0),
+        n_components=scoring.get("n_components"),
+        converged=scoring.get("converged"),
+        log_likelihood=scoring.get("log_likelihood"),
+        judges=_judges(meta),
+        essays=scores,
+    )
+    return BatchResults(
+        generated_at=timezone.now(),
+        batch=_batch_info(batch),
+        comparisons=comparisons,
+        bt_summary=bt,
+        grade_projections=grade_projections(essays, id_of=id_of, grading=meta.get("grading", NOT_SCORED)),
+        anchor_alignment=anchor_alignment_build(scores, comparisons, grade_of, scale) if scale is not None else None,
+        costs=_costs(batch),
+    )
+
+
+def _known_grades(essays: Iterable[Essay], id_of: Mapping[int, str]) -> dict[str, str]:
+    """The known grade of each anchor, by the id it appears under."""
+    return {id_of[e.pk]: e.anchor_grade for e in essays if e.role == EssayRole.ANCHOR and e.anchor_grade}
+
+
+def essay_scores(essays: Iterable[Essay], *, id_of: Mapping[int, str], grade_of: Mapping[str, str]) -> list[EssayScore]:
+    """Each essay's Bradley–Terry figures, best first (unscored essays last)."""
+    return [
         EssayScore(
             id=id_of[e.pk],
             role="anchor" if id_of[e.pk] in grade_of else "student",
@@ -255,22 +117,12 @@ def batch_results_document(
         )
         for e in sorted(essays, key=lambda e: (e.rank is None, e.rank or 0, id_of[e.pk]))
     ]
-    bt = BTSummary(
-        **{k: scoring.get(k) for k in ("ssr", "separation", "p_first_wins", "order_effect", "order_effect_se")},
-        n_comparisons=scoring.get("n_comparisons", 0),
-        n_components=scoring.get("n_components"),
-        converged=scoring.get("converged"),
-        log_likelihood=scoring.get("log_likelihood"),
-        judges=[JudgeAgreement(**{k: j.get(k) for k in JudgeAgreement.model_fields}) for j in meta.get("judges", [])],
-        essays=scores,
-    )
-    grading = meta.get("grading", {"available": False, "reason": "not scored yet"})
-    projections = GradeProjections(
-        available=bool(grading.get("available")),
-        reason=grading.get("reason"),
-        grades=grading.get("grades", []),
-        centres=grading.get("centres", []),
-        cuts=grading.get("cuts", []),
+
+
+def grade_projections(essays: Iterable[Essay], *, id_of: Mapping[int, str], grading: Mapping[str, Any]) -> GradeProjections:
+    """The calibration stored by the last scoring, and each projected essay's grade."""
+    return GradeProjections(
+        **Grading.model_validate({**NOT_SCORED, **grading}).model_dump(),
         essays=[
             ProjectedGrade(
                 id=id_of[e.pk],
@@ -284,22 +136,110 @@ def batch_results_document(
             if e.projected_grade
         ],
     )
-    return BatchResults(
-        generated_at=timezone.now(),
-        batch=_batch_info(batch),
-        comparisons=comparisons,
-        bt_summary=bt,
-        grade_projections=projections,
-        anchor_alignment=_alignment(scores, comparisons, grade_of, scale) if scale is not None else None,
-        costs=_costs(batch),
+
+
+def essay_results(
+    scores: Iterable[EssayScore], projections: Iterable[ProjectedGrade], *, pk_of: Mapping[str, int] | None = None
+) -> list[EssayResult]:
+    """One results row per essay, in the order of `scores` (best first), with its 95% interval.
+
+    The one row builder: from the database (`batch_essay_results`) and from a stored document
+    (the ENG5 runner) alike. `pk_of` gives each row its essay's primary key (the admin links it).
+    """
+    projected = {p.id: p for p in projections}
+    rows = []
+    for score in scores:
+        grade = projected.get(score.id)
+        interval = (
+            (score.theta - 1.96 * score.se, score.theta + 1.96 * score.se)
+            if score.theta is not None and score.se is not None
+            else (None, None)
+        )
+        rows.append(
+            EssayResult(
+                essay_pk=(pk_of or {}).get(score.id),
+                rank=score.rank,
+                essay_id=score.id,
+                role=score.role,
+                anchor_grade=score.grade or "",
+                theta=score.theta,
+                se=score.se,
+                theta_low_95=interval[0],
+                theta_high_95=interval[1],
+                comparisons=score.comparisons,
+                wins=score.wins,
+                infit=score.infit,
+                outfit=score.outfit,
+                projected_grade=grade.grade if grade else "",
+                grade_probability=grade.probability if grade else None,
+                grade_confidence=grade.confidence if grade else "",
+                expected_grade=grade.expected_grade if grade else None,
+                grade_probabilities=grade.probabilities if grade else {},
+            )
+        )
+    return rows
+
+
+def batch_essay_results(*, batch: Batch) -> list[EssayResult]:
+    """Every essay of the batch as a results row, best first, read from the database."""
+    essays = list(batch.essays.order_by("id"))
+    id_of = {e.pk: e.external_id for e in essays}
+    scores = essay_scores(essays, id_of=id_of, grade_of=_known_grades(essays, id_of))
+    projections = grade_projections(essays, id_of=id_of, grading={}).essays
+    return essay_results(scores, projections, pk_of={e.external_id: e.pk for e in essays})
+
+
+def batch_anchor_alignment(*, batch: Batch) -> AnchorAlignment | None:
+    """The anchor alignment as the JSON export shows it (None for a batch without graded anchors)."""
+    if batch.assignment is None:
+        return None
+    essays = list(batch.essays.order_by("id"))
+    id_of = {e.pk: e.external_id for e in essays}
+    grade_of = _known_grades(essays, id_of)
+    judged = batch.comparisons.filter(status=ComparisonStatus.SUCCEEDED).order_by("round_no", "id")
+    comparisons = [comparison_entry(c, essay_a=id_of[c.essay_a_id], essay_b=id_of[c.essay_b_id]) for c in judged]
+    return anchor_alignment_build(
+        essay_scores(essays, id_of=id_of, grade_of=grade_of), comparisons, grade_of, batch.assignment.scale
     )
 
 
-def comparison_record(comparison: Comparison, *, essay_a: str, essay_b: str) -> ComparisonRecord:
+def batch_results_summary(*, batch: Batch) -> ResultsSummary:
+    """Per essay: rank, θ, SE, 95% interval, fit, projected grade and P(grade) per grade.
+    Per batch: reliability, position bias, grading, anchor alignment, judges, tokens and cost."""
+    meta = batch.processing_metadata
+    scoring = meta.get("scoring", {})
+    tokens = batch.comparisons.aggregate(
+        input=Sum("input_tokens", default=0),
+        output=Sum("output_tokens", default=0),
+        cache_read=Sum("cache_read_tokens", default=0),
+        cache_write=Sum("cache_write_tokens", default=0),
+    )
+    return ResultsSummary(
+        batch_id=batch.pk,
+        state=batch.state,
+        end_reason=batch.end_reason,
+        scored=bool(scoring),
+        ssr=scoring.get("ssr"),
+        separation=scoring.get("separation"),
+        position_bias=PositionBias(**{k: scoring.get(k) for k in PositionBias.model_fields}),
+        grading=Grading.model_validate(meta.get("grading", NOT_SCORED)),
+        anchor_alignment=batch_anchor_alignment(batch=batch),
+        judges=_judges(meta),
+        tokens=Tokens(**tokens),
+        cost_usd=float(batch.cost_usd),
+        essays=batch_essay_results(batch=batch),
+    )
+
+
+def _judges(meta: Mapping[str, Any]) -> list[JudgeAgreement]:
+    return [JudgeAgreement(**{k: j.get(k) for k in JudgeAgreement.model_fields}) for j in meta.get("judges", [])]
+
+
+def comparison_entry(comparison: Comparison, *, essay_a: str, essay_b: str) -> ComparisonEntry:
     """One comparison, its essays under the given ids (`essay_a` was shown first)."""
     c = comparison
     winner = c.winner or None
-    return ComparisonRecord(
+    return ComparisonEntry(
         id=c.pk,
         round=c.round_no,
         essay_a=essay_a,
@@ -362,8 +302,8 @@ def _batch_info(batch: Batch) -> BatchInfo:
     )
 
 
-def _alignment(
-    scores: list[EssayScore], comparisons: list[ComparisonRecord], grade_of: Mapping[str, str], scale: GradeScale
+def anchor_alignment_build(
+    scores: list[EssayScore], comparisons: list[ComparisonEntry], grade_of: Mapping[str, str], scale: GradeScale
 ) -> AnchorAlignment | None:
     """Kendall τ, inversions, direct inversions with justifications, winless anchors, win rates.
 
@@ -466,20 +406,3 @@ def _costs(batch: Batch) -> Costs:
         ],
         **totals,
     )
-
-
-# --- The CSV export -------------------------------------------------------------------------
-
-
-def batch_results_csv(*, batch: Batch) -> str:
-    """One row per essay, best first, in `selectors.EXPORT_COLUMNS` (the columns `cj_demo` writes)."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=selectors.EXPORT_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(selectors.batch_export_rows(batch=batch))
-    return buffer.getvalue()
-
-
-def batch_results_json(*, batch: Batch) -> dict[str, Any]:
-    """The document as JSON-ready data (what the exports send)."""
-    return batch_results_document(batch=batch).model_dump(mode="json")
