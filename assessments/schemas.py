@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -97,8 +98,7 @@ class CJAssessmentRequestData(Contract):
     @field_validator("essays")
     @classmethod
     def _unique_essay_ids(cls, essays: list[EssayInput]) -> list[EssayInput]:
-        seen: set[str] = set()
-        duplicates = sorted({e.id for e in essays if e.id in seen or seen.add(e.id)})
+        duplicates = sorted(essay_id for essay_id, n in Counter(e.id for e in essays).items() if n > 1)
         if duplicates:
             raise ValueError(f"essay ids must be unique within a batch; repeated: {', '.join(duplicates)}")
         reserved = sorted(e.id for e in essays if e.id.startswith(ANCHOR_ID_PREFIX))

@@ -33,17 +33,17 @@ class RedisCollector(Collector):
             yield family
         stored = histograms()
         for name, (buckets, help_text) in HISTOGRAMS.items():
-            series = stored.get(name, {})
-            names = sorted({k for labels in series for k in json.loads(labels)})
-            family = HistogramMetricFamily(name, help_text, labels=names)
-            for labels_json, values in series.items():
-                labels = json.loads(labels_json)
+            observed = stored.get(name, {})
+            label_names = sorted({k for labels_json in observed for k in json.loads(labels_json)})
+            histogram = HistogramMetricFamily(name, help_text, labels=label_names)
+            for labels_json, values in observed.items():
+                label_values = json.loads(labels_json)
                 cumulative, rows = 0.0, []
                 for bound in (*map(str, buckets), "+Inf"):
                     cumulative += values.get(bound, 0.0)
                     rows.append((bound, cumulative))
-                family.add_metric([labels.get(n, "") for n in names], rows, values.get("sum", 0.0))
-            yield family
+                histogram.add_metric([label_values.get(n, "") for n in label_names], rows, values.get("sum", 0.0))
+            yield histogram
         depth = GaugeMetricFamily("llm_provider_queue_depth", "Requests waiting for a call, by provider.", labels=["provider"])
         for provider, count in selectors.queue_depth().items():
             depth.add_metric([provider], count)
@@ -53,8 +53,8 @@ class RedisCollector(Collector):
             broker.add_metric([queue], count)
         yield broker
         flight = GaugeMetricFamily("llm_provider_calls_in_flight", "Provider calls under way, by provider.", labels=["provider"])
-        for provider, count in in_flight().items():
-            flight.add_metric([provider], count)
+        for provider, calls in in_flight().items():
+            flight.add_metric([provider], calls)
         yield flight
         breaker = GaugeMetricFamily(
             "llm_provider_breaker_state", "Circuit breaker: 0 closed, 1 half-open, 2 open.", labels=["provider", "model"]

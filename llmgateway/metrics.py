@@ -87,11 +87,11 @@ class MetricsBuffer:
     def __init__(self) -> None:
         self._adds: dict[tuple[str, str], float] = defaultdict(float)
 
-    def inc(self, name: str, value: float = 1.0, **labels: str) -> None:
+    def inc(self, name: str, value: float = 1.0, /, **labels: str) -> None:
         if value:
             self._adds[(_COUNTERS_KEY, f"{name}{_SEP}{_labels(labels)}")] += value
 
-    def observe(self, name: str, value: float, **labels: str) -> None:
+    def observe(self, name: str, value: float, /, **labels: str) -> None:
         buckets, _ = HISTOGRAMS[name]
         base = f"{name}{_SEP}{_labels(labels)}{_SEP}"
         bucket = next((str(b) for b in buckets if value <= b), "+Inf")
@@ -126,7 +126,7 @@ def _read(name: str) -> dict[str, float]:
     client = shared_redis()
     if client is None:
         return _local.read(name)
-    return {k.decode(): float(v) for k, v in client.hgetall(name).items()}
+    return {(k.decode() if isinstance(k, bytes) else k): float(v) for k, v in client.hgetall(name).items()}
 
 
 def counters() -> dict[str, list[tuple[dict[str, str], float]]]:

@@ -3,6 +3,7 @@ and the queue figures behind the metrics and the `queue_metrics_snapshot` log li
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -126,7 +127,7 @@ def queue_metrics_snapshot() -> dict[str, Any]:
     now = timezone.now()
     queued = LLMRequest.objects.filter(status=LLMRequest.Status.QUEUED)
     oldest = queued.order_by("created_at").values_list("created_at", flat=True).first()
-    recent = LLMRequest.objects.filter(started_at__isnull=False, started_at__gte=now - timezone.timedelta(minutes=5))
+    recent = LLMRequest.objects.filter(started_at__isnull=False, started_at__gte=now - timedelta(minutes=5))
     wait = recent.aggregate(avg=Avg(F("started_at") - F("created_at")))["avg"]
     return {
         "queue_depth": queue_depth(),

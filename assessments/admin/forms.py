@@ -70,7 +70,7 @@ def read_uploads(uploads: Iterable[UploadedFile]) -> list[UploadedText]:
     errors: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory(prefix="cj-upload-") as folder:
         for number, upload in enumerate(uploads):
-            name = PurePath(upload.name).name
+            name = PurePath(str(upload.name)).name
             path = Path(folder) / f"upload-{number}{PurePath(name).suffix.lower()}"
             with path.open("wb") as handle:
                 for chunk in upload.chunks():
@@ -95,7 +95,7 @@ def read_grades_upload(upload: UploadedFile) -> dict[str, str]:
             return read_grades_csv(path)
         except InvalidInput as exc:
             raise InvalidInput(
-                "bad grades file", fields={upload.name: [m for messages in exc.fields.values() for m in messages]}
+                "bad grades file", fields={str(upload.name): [m for messages in exc.fields.values() for m in messages]}
             ) from None
 
 
@@ -125,7 +125,7 @@ class AssignmentForm(forms.ModelForm):
             self.fields["custom_grades_text"].initial = ", ".join(self.instance.custom_grades)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or self.cleaned_data
         scale_name = data.get("grade_scale") or self.instance.grade_scale
         grades = [g.strip() for g in (data.get("custom_grades_text") or "").split(",") if g.strip()]
         if scale_name != CUSTOM_SCALE and grades:
@@ -166,7 +166,8 @@ class AnchorForm(forms.ModelForm):
 
 
 class AnchorUploadForm(forms.Form):
-    files = MultipleFileField(
+    # The upload field is called `files`, which shadows `BaseForm.files` (the form reads its data, not that).
+    files = MultipleFileField(  # type: ignore[assignment]
         label="Anchor files",
         help_text=(
             f"{', '.join(DOCUMENT_SUFFIXES)} files. The label is the file name; the grade is where the name starts "
@@ -185,7 +186,7 @@ class AnchorUploadForm(forms.Form):
         self.anchors: list[tuple[str, str, str]] = []  # (label, grade, text), filled by clean
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or self.cleaned_data
         uploads = data.get("files") or []
         if not uploads:
             return data
@@ -254,14 +255,16 @@ class BatchCreateForm(forms.Form):
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         assignments = Assignment.objects.all() if user.is_superuser else Assignment.objects.filter(owner=user)
-        self.fields["assignment"].queryset = assignments
-        self.fields["judge"].choices = judge_choices()
+        assignment_field, judge_field = self.fields["assignment"], self.fields["judge"]
+        assert isinstance(assignment_field, forms.ModelChoiceField) and isinstance(judge_field, forms.ChoiceField)
+        assignment_field.queryset = assignments
+        judge_field.choices = judge_choices()
         self.fields["judge"].initial = default_judge()
         self.fields["comparisons_per_essay"].initial = settings.CJ_COMPARISONS_PER_ESSAY
         self.essays: list[dict[str, str]] = []  # [{"id", "text"}], filled by clean
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or self.cleaned_data
         essays = _essays_from_json(data.get("essays_json") or "")
         try:
             uploads = read_uploads(data.get("essay_files") or [])

@@ -46,6 +46,7 @@ from assessments.results.writers import batch_results_json, essay_results_csv_wr
 from assessments.selectors import essays as essay_selectors
 from assessments.selectors import judges as judge_selectors
 from assessments.selectors import usage as usage_selectors
+from cjproject.api import request_user
 from cjproject.errors import InvalidInput
 from llmgateway.selectors import usage_summary
 
@@ -56,7 +57,7 @@ class OwnedQuerysetMixin:
     owner_lookup = "owner"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        queryset = super().get_queryset(request)  # type: ignore[misc]
+        queryset = super().get_queryset(request)  # type: ignore[misc]  # a mixin: the ModelAdmin supplies it
         if request.user.is_superuser:
             return queryset
         return queryset.filter(**{self.owner_lookup: request.user})
@@ -69,15 +70,22 @@ class OwnBatchFilter(admin.SimpleListFilter):
     parameter_name = "batch"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        batches = Batch.objects.all() if request.user.is_superuser else Batch.objects.filter(owner=request.user)
+        batches = Batch.objects.all() if request.user.is_superuser else Batch.objects.filter(owner=request_user(request))
         return [
             (str(pk), f"Batch {pk}: {title or 'no assignment'}") for pk, title in batches.values_list("pk", "assignment__title")
         ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() and self.value().isdigit():
-            return queryset.filter(batch_id=int(self.value()))
+        value = self.value()
+        if value and value.isdigit():
+            return queryset.filter(batch_id=int(value))
         return queryset
+
+
+def _missing(model_admin: admin.ModelAdmin, request: HttpRequest, object_id: str) -> HttpResponse:
+    """Back to the list with Django's "does not exist" message: another grader's object, or none."""
+    # Django's own redirect for a missing object; django-stubs does not declare this private method.
+    return model_admin._get_obj_does_not_exist_redirect(request, model_admin.opts, object_id)  # type: ignore[attr-defined]
 
 
 def _form_errors(request: HttpRequest, exc: InvalidInput) -> None:
@@ -136,10 +144,10 @@ class AssignmentAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(n_batches=Count("batches", distinct=True))
 
-    def get_fields(self, request: HttpRequest, obj: Assignment | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Assignment | None = None) -> tuple[str, ...]:
         if obj is not None and self._scale_locked(obj):
-            return ["title", "student_prompt", "instructions", "grade_scale", "custom_grades", "context_origin"]
-        return ["title", "student_prompt", "instructions", "grade_scale", "custom_grades_text", "context_origin"]
+            return ("title", "student_prompt", "instructions", "grade_scale", "custom_grades", "context_origin")
+        return ("title", "student_prompt", "instructions", "grade_scale", "custom_grades_text", "context_origin")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Assignment | None = None) -> list[str]:
         if obj is None:
@@ -167,7 +175,7 @@ class AssignmentAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
 
     @admin.display(description="batches", ordering="n_batches")
     def batch_count(self, obj: Assignment) -> int:
-        return obj.n_batches
+        return obj.n_batches  # type: ignore[attr-defined]  # annotated by get_queryset
 
     def save_model(self, request: HttpRequest, obj: Assignment, form: Any, change: bool) -> None:
         if change:
@@ -184,7 +192,7 @@ class AssignmentAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
             return
         data = form.cleaned_data
         created = services.assignment_create(
-            owner=request.user,
+            owner=request_user(request),
             title=data["title"],
             student_prompt=data["student_prompt"],
             instructions=data.get("instructions", ""),
@@ -237,7 +245,7 @@ class AssignmentAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
     def upload_anchors_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         assignment = self.get_object(request, str(object_id))
         if assignment is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, str(object_id))
+            return _missing(self, request, str(object_id))
         if not (self.has_change_permission(request, assignment) and request.user.has_perm("assessments.add_anchoressay")):
             raise PermissionDenied
         form = AnchorUploadForm(request.POST or None, request.FILES or None, assignment=assignment)
@@ -318,7 +326,7 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         return self.get_object(request, str(object_id))
 
     def _missing(self, request: HttpRequest, object_id: Any) -> HttpResponse:
-        return self._get_obj_does_not_exist_redirect(request, self.opts, str(object_id))
+        return _missing(self, request, str(object_id))
 
     # Creating a batch: upload (or paste) essays, pick the assignment, the budget and a judge.
 
@@ -334,7 +342,7 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
             essays = form.essays
             if "_create" in request.POST:
                 try:
-                    batch = services.batch_create(owner=request.user, request=form.request_data())
+                    batch = services.batch_create(owner=request_user(request), request=form.request_data())
                 except InvalidInput as exc:
                     _form_errors(request, exc)
                 else:
@@ -394,7 +402,7 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": f"Batch {batch.pk}" + (f": {batch.assignment.title}" if batch.assignment_id else ""),
+            "title": f"Batch {batch.pk}" + (f": {batch.assignment.title}" if batch.assignment is not None else ""),
             "batch": batch,
             "judges": judges,
             "mock_note": views.MOCK_NOTE if judge_selectors.batch_judged_by_mock(batch=batch) else "",
@@ -513,7 +521,9 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         form = ContinueForm(request.POST)
         if not form.is_valid():
             for field, errors in form.errors.items():
-                messages.error(request, f"{form.fields[field].label if field in form.fields else field}: {' '.join(errors)}")
+                messages.error(
+                    request, f"{form.fields[field].label if field in form.fields else field}: {' '.join(str(e) for e in errors)}"
+                )
             return redirect("admin:assessments_batch_change", batch.pk)
         try:
             services.batch_continue(
@@ -583,7 +593,7 @@ class EssayAdmin(OwnedQuerysetMixin, ReadOnlyMixin, admin.ModelAdmin):
             raise PermissionDenied
         essay = self.get_object(request, object_id)
         if essay is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            return _missing(self, request, object_id)
         batch = essay.batch
         context = {
             **self.admin_site.each_context(request),

@@ -70,7 +70,8 @@ class AssignmentSerializer(serializers.ModelSerializer):
 
 
 class AnchorInputSerializer(serializers.Serializer):
-    label = serializers.CharField(max_length=100)
+    # An anchor's field is called `label`, which shadows DRF's `Field.label` (unused here).
+    label = serializers.CharField(max_length=100)  # type: ignore[assignment]
     grade = serializers.CharField(max_length=20, help_text="One of the assignment's grades.")
     text = serializers.CharField(max_length=settings.CJ_API_MAX_ESSAY_CHARS)
 
@@ -96,7 +97,7 @@ class BatchSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Batch
-        fields = (
+        fields: tuple[str, ...] = (
             "id",
             "url",
             "owner",

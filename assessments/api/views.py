@@ -7,6 +7,7 @@ assignment or batch is a 404, never a 403; superusers see all. Errors are the on
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +19,8 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from pydantic import ValidationError
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import BaseParser
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -29,7 +32,7 @@ from assessments.models import AnchorEssay, Assignment, Batch, BatchState, Compa
 from assessments.results.building import comparison_entry
 from assessments.results.schema import EXPORT_COLUMNS, SCHEMA_NAME, SCHEMA_VERSION, BatchResults, ComparisonEntry, ResultsSummary
 from assessments.results.writers import batch_results_csv, batch_results_json
-from cjproject.api import IDEMPOTENCY_HEADER, APIError, Idempotency, error_responses
+from cjproject.api import IDEMPOTENCY_HEADER, APIError, Idempotency, error_responses, request_user
 from cjproject.errors import Conflict, InvalidInput, fields_from_pydantic
 
 ASSIGNMENTS = "assignments"
@@ -87,7 +90,8 @@ class AssignmentListCreateView(generics.ListCreateAPIView):
         ],
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        assignment = services.assignment_create(owner=request.user, **_validated(s.AssignmentInputSerializer, request.data))
+        data = _validated(s.AssignmentInputSerializer, request.data)
+        assignment = services.assignment_create(owner=request_user(request), **data)
         fresh = self.get_queryset().get(pk=assignment.pk)
         return _created(s.AssignmentSerializer(fresh).data, f"/api/v1/assignments/{fresh.pk}")
 
@@ -301,7 +305,7 @@ class BatchListCreateView(generics.ListCreateAPIView):
             )
         try:
             batch = services.batch_submit(
-                owner=request.user,
+                owner=request_user(request),
                 request=body.request_data(),
                 webhook_url=str(body.webhook_url or ""),
                 idempotency_key=idempotency.key,
@@ -315,7 +319,7 @@ class BatchListCreateView(generics.ListCreateAPIView):
         return _created(s.BatchDetailSerializer(batch).data, f"/api/v1/batches/{batch.pk}")
 
     def _replay(self, request: Request, idempotency: Idempotency) -> Response | None:
-        existing = Batch.objects.filter(owner=request.user, idempotency_key=idempotency.key).first()
+        existing = Batch.objects.filter(owner=request_user(request), idempotency_key=idempotency.key).first()
         if existing is None:
             return None
         idempotency.check_replay(existing.idempotency_body_sha256)
@@ -374,7 +378,7 @@ class BatchComparisonsView(generics.ListAPIView):
         return self.get_paginated_response(
             [
                 comparison_entry(c, essay_a=c.essay_a.external_id, essay_b=c.essay_b.external_id).model_dump(mode="json")
-                for c in page
+                for c in page or []
             ]
         )
 
@@ -439,11 +443,14 @@ class BatchRescoreView(_BatchView):
 class _AnyAccept(BaseContentNegotiation):
     """Exports answer their own media type whatever the client accepts; errors are JSON."""
 
-    def select_renderer(self, request: Request, renderers: list, format_suffix: str | None = None) -> tuple:
-        return renderers[0], renderers[0].media_type
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        renderer = next(iter(renderers))
+        return renderer, renderer.media_type
 
-    def select_parser(self, request: Request, parsers: list) -> Any:
-        return parsers[0] if parsers else None
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
+        return next(iter(parsers), None)
 
 
 @extend_schema(tags=[BATCHES])

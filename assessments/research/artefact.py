@@ -13,14 +13,14 @@ admin export), or null when no batch ran. Version 2: the results moved from top-
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from assessments.results.schema import BatchResults
 
-SCHEMA_NAME = "cj-eng5-run"
-SCHEMA_VERSION = 2
+SCHEMA_NAME: Final = "cj-eng5-run"
+SCHEMA_VERSION: Final = 2
 Mode = Literal["dry-run", "execute", "anchor-align"]
 
 

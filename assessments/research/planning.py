@@ -59,10 +59,10 @@ def judge_choose(
     warning when it only plans.
     """
     overrides = LLMConfigOverrides(
-        provider_override=provider,  # type: ignore[arg-type]  # argparse restricts the choices
+        provider_override=provider,
         model_override=model,
         temperature_override=temperature,
-        reasoning_effort=reasoning_effort,  # type: ignore[arg-type]
+        reasoning_effort=reasoning_effort,
         system_prompt_override=system_prompt,
         rubric_override=rubric,
     )

@@ -188,7 +188,7 @@ def _inputs(inventory: Inventory) -> schema.Inputs:
     def essay(doc: InputDocument) -> schema.InputEssay:
         return schema.InputEssay(
             id=doc.id,
-            role=doc.role,  # type: ignore[arg-type]
+            role=doc.role,
             file=doc.file,
             format=doc.format,
             file_sha256=doc.file_sha256,

@@ -58,10 +58,7 @@ def artefacts_write(artefact: RunArtefact, out: Path) -> tuple[Path, RunArtefact
     written.append((report, "markdown"))
     final = artefact.model_copy(
         update={
-            "files": [
-                ArtefactFile(name=p.name, kind=kind, bytes=p.stat().st_size, sha256=file_sha256(p))  # type: ignore[arg-type]
-                for p, kind in written
-            ]
+            "files": [ArtefactFile(name=p.name, kind=kind, bytes=p.stat().st_size, sha256=file_sha256(p)) for p, kind in written]
         }
     )
     path = out / ARTEFACT_NAME

@@ -248,7 +248,7 @@ def comparison_entry(comparison: Comparison, *, essay_a: str, essay_b: str) -> C
         provider=c.provider,
         model=c.model,
         status=c.status,
-        winner=winner,  # type: ignore[arg-type]
+        winner=winner,
         winner_id={"a": essay_a, "b": essay_b}.get(winner or ""),
         confidence=c.confidence,
         justification=c.justification or "",
@@ -319,7 +319,7 @@ def anchor_alignment_build(
     anchor_index = np.array([index[s.id] for s in anchors], dtype=np.int64)
     anchor_grade = np.array([scale.index(grade_of[s.id]) for s in anchors], dtype=np.int64)
     decided = [c for c in comparisons if c.status == ComparisonStatus.SUCCEEDED and c.winner_id]
-    winners = np.array([index[c.winner_id] for c in decided], dtype=np.int64)  # type: ignore[index]
+    winners = np.array([index[w] for c in decided if (w := c.winner_id) is not None], dtype=np.int64)
     losers = np.array([index[c.essay_b if c.winner == "a" else c.essay_a] for c in decided], dtype=np.int64)
     result = anchor_alignment(theta=theta, anchor_index=anchor_index, anchor_grade=anchor_grade, winners=winners, losers=losers)
 

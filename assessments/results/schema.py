@@ -10,12 +10,12 @@ field changes meaning or is removed; adding a field does not change it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_NAME = "cj-results"
-SCHEMA_VERSION = 1
+SCHEMA_NAME: Final = "cj-results"
+SCHEMA_VERSION: Final = 1
 # An essay whose infit is above this fits the scale poorly: judges disagreed about it.
 MISFIT_INFIT = 1.3
 

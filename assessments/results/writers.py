@@ -5,14 +5,17 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
 
 from assessments.models import Batch
 from assessments.results.building import batch_essay_results, batch_results_document
 from assessments.results.schema import EXPORT_COLUMNS, EssayResult
 
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
-def essay_results_csv_write(rows: Iterable[EssayResult], handle: IO[str]) -> None:
+
+def essay_results_csv_write(rows: Iterable[EssayResult], handle: SupportsWrite[str]) -> None:
     """Write the rows, with a header, in `EXPORT_COLUMNS` (the API's, admin's, demo's and ENG5's CSV)."""
     writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
     writer.writeheader()

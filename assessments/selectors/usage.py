@@ -24,17 +24,18 @@ _USAGE_SUMS = {
 def usage_by_model(*, batches: QuerySet[Batch]) -> list[dict[str, Any]]:
     """Tokens and cost of these batches' comparisons, by provider and model (sent ones only)."""
     sent = Comparison.objects.filter(batch__in=batches).exclude(provider="")
-    return list(sent.values("provider", "model").annotate(**_USAGE_SUMS).order_by("provider", "model"))
+    return [dict(row) for row in sent.values("provider", "model").annotate(**_USAGE_SUMS).order_by("provider", "model")]
 
 
 def usage_by_batch(*, batches: QuerySet[Batch]) -> list[dict[str, Any]]:
     """The same sums for each batch and model, newest batch first."""
     sent = Comparison.objects.filter(batch__in=batches).exclude(provider="")
-    return list(
-        sent.values("batch_id", "batch__assignment__title", "provider", "model")
+    return [
+        dict(row)
+        for row in sent.values("batch_id", "batch__assignment__title", "provider", "model")
         .annotate(**_USAGE_SUMS)
         .order_by("-batch_id", "provider", "model")
-    )
+    ]
 
 
 def usage_total(*, batches: QuerySet[Batch]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
 from assessments.engine.scales import UnknownGradeError, get_scale
@@ -21,7 +21,7 @@ def text_sha256(text: str) -> str:
 
 def assignment_create(
     *,
-    owner: AbstractBaseUser,
+    owner: User,
     title: str,
     student_prompt: str,
     instructions: str = "",

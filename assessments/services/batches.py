@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 from pydantic import ValidationError
@@ -21,6 +21,7 @@ from assessments.metadata import metadata_append, metadata_merge
 from assessments.models import (
     OPEN_COMPARISON_STATES,
     TERMINAL_STATES,
+    AnchorEssay,
     Assignment,
     Batch,
     BatchState,
@@ -45,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 def batch_create(
     *,
-    owner: AbstractBaseUser,
+    owner: User,
     request: CJAssessmentRequestData | dict[str, Any],
     webhook_url: str = "",
     idempotency_key: str | None = None,
@@ -103,27 +104,7 @@ def batch_create(
                 Essay(batch=batch, external_id=e.id, role=EssayRole.STUDENT, text=e.text, text_sha256=text_sha256(e.text))
                 for e in request.essays
             ]
-            + [
-                Essay(
-                    batch=batch,
-                    external_id=f"{ANCHOR_ID_PREFIX}{a.label}",
-                    role=EssayRole.ANCHOR,
-                    text=a.text,
-                    text_sha256=a.text_sha256,
-                    anchor_grade=a.grade,
-                    processing_metadata={
-                        "anchor": CJAnchorMetadata(
-                            anchor_id=a.pk,
-                            label=a.label,
-                            grade=a.grade,
-                            grade_index=assignment.scale.index(a.grade),
-                            scale=assignment.scale.name,
-                            text_sha256=a.text_sha256,
-                        ).model_dump()
-                    },
-                )
-                for a in anchors
-            ]
+            + (_anchor_essays(batch=batch, assignment=assignment, anchors=anchors) if assignment is not None else [])
         )
     logger.info(
         "Batch created",
@@ -138,9 +119,34 @@ def batch_create(
     return batch
 
 
+def _anchor_essays(*, batch: Batch, assignment: Assignment, anchors: list[AnchorEssay]) -> list[Essay]:
+    """One unsaved Essay per anchor of the assignment, with its `CJAnchorMetadata`."""
+    return [
+        Essay(
+            batch=batch,
+            external_id=f"{ANCHOR_ID_PREFIX}{a.label}",
+            role=EssayRole.ANCHOR,
+            text=a.text,
+            text_sha256=a.text_sha256,
+            anchor_grade=a.grade,
+            processing_metadata={
+                "anchor": CJAnchorMetadata(
+                    anchor_id=a.pk,
+                    label=a.label,
+                    grade=a.grade,
+                    grade_index=assignment.scale.index(a.grade),
+                    scale=assignment.scale.name,
+                    text_sha256=a.text_sha256,
+                ).model_dump()
+            },
+        )
+        for a in anchors
+    ]
+
+
 def batch_submit(
     *,
-    owner: AbstractBaseUser,
+    owner: User,
     request: CJAssessmentRequestData,
     webhook_url: str = "",
     idempotency_key: str | None = None,
@@ -159,7 +165,7 @@ def batch_submit(
     return batch
 
 
-def _assignment_for(*, owner: AbstractBaseUser, request: CJAssessmentRequestData) -> Assignment | None:
+def _assignment_for(*, owner: User, request: CJAssessmentRequestData) -> Assignment | None:
     if request.assignment_id is not None:
         assignment = Assignment.objects.filter(pk=request.assignment_id).first()
         if assignment is None or (assignment.owner_id != owner.pk and not getattr(owner, "is_superuser", False)):

@@ -46,7 +46,7 @@ def comparison_record(*, result: ComparisonResult | dict[str, Any]) -> bool:
         "raw_response": result.raw_response,
         "completed_at": timezone.now(),
     }
-    if succeeded:
+    if succeeded and result.answer is not None:
         fields.update(
             winner=result.answer.winner.lower(), confidence=result.answer.confidence, justification=result.answer.justification
         )

@@ -249,8 +249,9 @@ def round_complete(*, batch_id: int, round_no: int) -> None:
         entry = {"round": round_no, "decision": reason or "continue", **decision.inputs}
         logger.info("Continuation decision evaluated", extra={"batch_id": batch_id, **entry})
         planned_at = batch.comparisons.filter(round_no=round_no).aggregate(first=Min("created_at"))["first"]
+        decided = str(entry["decision"])
         metrics.record(
-            counters={"cj_rounds_total": {"decision": entry["decision"]}, "cj_decisions_total": {"decision": entry["decision"]}},
+            counters={"cj_rounds_total": {"decision": decided}, "cj_decisions_total": {"decision": decided}},
             durations={"cj_round_duration_seconds": (timezone.now() - planned_at).total_seconds()} if planned_at else None,
         )
         metadata_append(instance=batch, key="decisions", item=entry)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -83,7 +84,7 @@ def batch_sweep(*, now: Any = None) -> dict[str, list[int]]:
     )
     for batch_id, round_no in waiting:
         logger.warning("Sweeper drives a round whose body never ran", extra={"batch_id": batch_id, "round": round_no})
-        transaction.on_commit(lambda b=batch_id, r=round_no: round_complete.delay(b, r))
+        transaction.on_commit(partial(round_complete.delay, batch_id, round_no))
         report["driven"].append(batch_id)
     _comparisons_resend_expired(now=now, report=report)
     return report

@@ -35,7 +35,7 @@ def batch_webhook_schedule(*, batch_id: int) -> None:
     from cjproject.celery import QUEUE_LLM_BATCH
 
     # The gateway's housekeeping queue carries webhooks: a slow receiver never holds up a round.
-    transaction.on_commit(lambda: batch_webhook_deliver_task.apply_async(args=[batch_id], queue=QUEUE_LLM_BATCH))
+    transaction.on_commit(lambda: batch_webhook_deliver_task.apply_async(args=(batch_id,), queue=QUEUE_LLM_BATCH))
 
 
 def batch_webhook_body(*, batch: Batch) -> dict[str, Any]:

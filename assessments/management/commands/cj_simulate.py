@@ -70,7 +70,7 @@ class Command(BaseCommand):
         )
         report = simulate_batch(config)
         final = report.final
-        summary = {
+        summary: dict[str, Any] = {
             "strategy": config.strategy,
             "judge_agreement": judge_agreement(config),
             "rounds": final.round,

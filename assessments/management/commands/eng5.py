@@ -145,7 +145,7 @@ class Command(BaseCommand):
         if mode != "dry-run":
             batch, waited = self._run(inventory, judge, anchors_as_students, options)
         artefact = artefact_build(
-            mode=mode,  # type: ignore[arg-type]
+            mode=mode,  # type: ignore[arg-type]  # argparse restricts it to schema.Mode
             run_id=run_id,
             created_at=created_at,
             inventory=inventory,
