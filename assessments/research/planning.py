@@ -21,7 +21,7 @@ from llmgateway.manifest import cost_usd, default_model, manifest, model_get
 from llmgateway.prompts import build_prompt, estimate_tokens
 from llmgateway.schemas import ANSWER_JSON_SCHEMA, LLMConfigOverrides, ManifestModel, PromptParts, Usage
 from llmgateway.services import batching_mode_resolve, provider_resolve
-from llmgateway.vocabulary import MOCK_PROVIDER
+from llmgateway.vocabulary import MOCK_PROVIDER, PROVIDER_BATCH_API
 
 # An answer is {winner, justification of at most three sentences, confidence} plus the tool or
 # JSON wrapper: about 150 output tokens. Reasoning tokens (reasoning models) come on top.
@@ -145,7 +145,7 @@ def plan_estimate(
     total_input = math.ceil(comparisons * (fixed + 2 * mean_essay))
     total_output = comparisons * OUTPUT_TOKENS_PER_COMPARISON
     entry = judge.model
-    batch_discount = judge.batching_mode == "provider_batch_api" and entry.capabilities.batch_api
+    batch_discount = judge.batching_mode == PROVIDER_BATCH_API and entry.capabilities.batch_api
     cost = cost_usd(entry, Usage(input_tokens=total_input, output_tokens=total_output), batch=batch_discount)
     caching = entry.capabilities.prompt_caching and system_tokens + static_tokens >= entry.capabilities.min_cacheable_tokens
     cached_cost = None

@@ -19,6 +19,7 @@ from assessments.services.results import batch_counters_refresh
 from assessments.services.webhooks import batch_webhook_schedule
 from llmgateway.models import ProviderBatchJob
 from llmgateway.services import comparison_signatures
+from llmgateway.vocabulary import PER_REQUEST
 
 logger = logging.getLogger(__name__)
 
@@ -134,5 +135,5 @@ def _comparisons_resend_expired(*, now: Any, report: dict[str, list[int]]) -> No
             report["resent"].append(comparison_id)
     if resend:
         logger.warning("Sweeper re-sends comparisons whose lease expired", extra={"comparisons": len(resend)})
-        signatures = comparison_signatures(request_ids=resend, batching_mode="per_request")
+        signatures = comparison_signatures(request_ids=resend, batching_mode=PER_REQUEST)
         transaction.on_commit(lambda: [signature.delay() for signature in signatures])
