@@ -6,15 +6,26 @@ BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/cj
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: demo test test-embedded lint format venv clean
+# Coverage of the project's packages, printed after the tests (no threshold).
+COVERAGE := --cov=assessments --cov=llmgateway --cov=cjproject --cov-report=term:skip-covered
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt
+.PHONY: demo test test-embedded lint format venv lock clean
+
+# Installs exactly the locked versions, each checked against its hash. requirements*.txt are the
+# human-edited source; `make lock` compiles them into requirements*.lock.
+$(BIN)/.installed: requirements.lock requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
 	touch $@
 
 venv: $(BIN)/.installed
+
+# Recompile the lock files after changing requirements*.txt (needs PyPI).
+LOCK := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
+lock: venv
+	$(LOCK) --output-file requirements.lock requirements.txt
+	$(LOCK) --output-file requirements-dev.lock requirements-dev.txt
 
 # The embedded default: SQLite, in-process tasks, the offline mock judge (not an LLM).
 demo: venv
@@ -23,15 +34,16 @@ demo: venv
 
 test: venv
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CELERY_BROKER_URL= CELERY_RESULT_BACKEND= \
-		$(BIN)/python -m pytest $(PYTEST_ARGS)
+		$(BIN)/python -m pytest $(COVERAGE) $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache .coverage

@@ -1,3 +1,5 @@
+"""The CJ app: registers its metrics on start-up and keeps the Graders group after each migration."""
+
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 

@@ -38,9 +38,10 @@ def _jsonable(values: dict[str, Any] | BaseModel) -> dict[str, Any]:
 
 def _table_and_column(instance: models.Model) -> tuple[str, str, str]:
     meta = instance._meta
-    column = meta.get_field(FIELD).column
+    field = meta.get_field(FIELD)
+    assert isinstance(field, models.Field) and field.column and meta.pk is not None and meta.pk.column
     qn = connection.ops.quote_name
-    return qn(meta.db_table), qn(column), qn(meta.pk.column)
+    return qn(meta.db_table), qn(field.column), qn(meta.pk.column)
 
 
 def metadata_merge(*, instance: models.Model, values: dict[str, Any]) -> dict[str, Any]:
@@ -61,9 +62,9 @@ def metadata_merge(*, instance: models.Model, values: dict[str, Any]) -> dict[st
         merged = row[0] if isinstance(row[0], dict) else json.loads(row[0])
     else:
         with transaction.atomic():
-            locked = type(instance).objects.select_for_update().only(FIELD).get(pk=instance.pk)
+            locked = type(instance)._default_manager.select_for_update().only(FIELD).get(pk=instance.pk)
             merged = {**(getattr(locked, FIELD) or {}), **payload}
-            type(instance).objects.filter(pk=instance.pk).update(**{FIELD: merged})
+            type(instance)._default_manager.filter(pk=instance.pk).update(**{FIELD: merged})
     setattr(instance, FIELD, merged)
     return merged
 
@@ -84,12 +85,12 @@ def metadata_append(*, instance: models.Model, key: str, item: Any) -> dict[str,
         merged = row[0] if isinstance(row[0], dict) else json.loads(row[0])
     else:
         with transaction.atomic():
-            locked = type(instance).objects.select_for_update().only(FIELD).get(pk=instance.pk)
+            locked = type(instance)._default_manager.select_for_update().only(FIELD).get(pk=instance.pk)
             current = dict(getattr(locked, FIELD) or {})
             existing = current.get(key, [])
             if not isinstance(existing, list):
                 raise ValueError(f"{FIELD}[{key!r}] is not a list; cannot append")
             merged = {**current, key: [*existing, item]}
-            type(instance).objects.filter(pk=instance.pk).update(**{FIELD: merged})
+            type(instance)._default_manager.filter(pk=instance.pk).update(**{FIELD: merged})
     setattr(instance, FIELD, merged)
     return merged

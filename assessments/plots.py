@@ -15,6 +15,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # before any figure exists: never a GUI backend on a server
 
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 Z_95 = 1.96
@@ -111,14 +112,14 @@ def caterpillar_png(
     return _png(figure)
 
 
-def _draw_cuts(axes: object, *, cuts: Sequence[float | None], grades: Sequence[str], n: int) -> None:
+def _draw_cuts(axes: Axes, *, cuts: Sequence[float | None], grades: Sequence[str], n: int) -> None:
     """Dashed lines at the cut points; the grade each region stands for, written along the top."""
     placed = [(i, c) for i, c in enumerate(cuts) if c is not None and math.isfinite(c)]
     for order, (i, cut) in enumerate(placed):
-        axes.axvline(cut, color=CUT_COLOUR, linestyle="--", linewidth=1)  # type: ignore[attr-defined]
+        axes.axvline(cut, color=CUT_COLOUR, linestyle="--", linewidth=1)
         if i + 1 < len(grades):
             # The cut between grades[i] and grades[i + 1]: name the pair where it stands.
-            axes.annotate(  # type: ignore[attr-defined]
+            axes.annotate(
                 f"{grades[i]} | {grades[i + 1]}",
                 (cut, n - 0.2),
                 xytext=(0, 3 + 9 * (order % 2)),  # staggered: close cuts keep readable labels

@@ -9,11 +9,13 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from llmgateway.schemas import BatchingMode, Contract, LLMConfigOverrides
+from llmgateway.schemas import Contract, LLMConfigOverrides
+from llmgateway.vocabulary import PER_REQUEST, BatchingMode
 
 __all__ = [
     "AnchorInput",
@@ -96,8 +98,7 @@ class CJAssessmentRequestData(Contract):
     @field_validator("essays")
     @classmethod
     def _unique_essay_ids(cls, essays: list[EssayInput]) -> list[EssayInput]:
-        seen: set[str] = set()
-        duplicates = sorted({e.id for e in essays if e.id in seen or seen.add(e.id)})
+        duplicates = sorted(essay_id for essay_id, n in Counter(e.id for e in essays).items() if n > 1)
         if duplicates:
             raise ValueError(f"essay ids must be unique within a batch; repeated: {', '.join(duplicates)}")
         reserved = sorted(e.id for e in essays if e.id.startswith(ANCHOR_ID_PREFIX))
@@ -149,6 +150,6 @@ class CJLLMComparisonMetadata(Contract):
     batch_id: int
     comparison_id: int
     comparison_iteration: int = Field(ge=1)
-    cj_llm_batching_mode: BatchingMode = "per_request"
+    cj_llm_batching_mode: BatchingMode = PER_REQUEST
     prompt_sha256: str | None = None
     judge: str = ""  # the panel judge's label ("" with a single judge)

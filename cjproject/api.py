@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
@@ -32,6 +33,14 @@ logger = logging.getLogger("cjproject.api")
 API_PREFIX = "/api/"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX = 150
+
+
+def request_user(request: HttpRequest | Request) -> User:
+    """The signed-in user of a request whose view requires one (an anonymous user is refused)."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied
+    return user
 
 
 def error_body(*, code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict[str, Any]:
@@ -191,7 +200,8 @@ class Pagination(PageNumberPagination):
 class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Machine-readable: invalid, not_found, idempotency_conflict ...")
     message = serializers.CharField(help_text="What was wrong, for a person.")
-    fields = serializers.DictField(
+    # The error shape's key is `fields`, which shadows DRF's `Serializer.fields` (unused here).
+    fields = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         help_text="Dotted field path (or header) → its messages, e.g. `essays.3.id`.",
     )

@@ -38,7 +38,7 @@ app.conf.task_routes = {
 }
 app.conf.beat_schedule = {
     "sweep-stalled-batches": {
-        "task": "assessments.sweep_batches",
+        "task": "assessments.batch_sweep",
         "schedule": 60.0,
         "options": {"queue": QUEUE_CJ, "expires": 55},
     },

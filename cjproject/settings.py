@@ -2,7 +2,7 @@
 
 With no environment at all the project runs on the *embedded default*: a SQLite file, Celery
 tasks executed in process, and the offline mock judge. Every variable read here is documented in
-`.env.example` and the README; `tests/test_settings_docs.py` keeps the three in step.
+`.env.example` and the README; `tests/test_settings.py` keeps the three in step.
 Invalid values stop start-up with an `ImproperlyConfigured` error naming the variable.
 """
 
@@ -13,6 +13,8 @@ from urllib.parse import urlparse
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from llmgateway.vocabulary import BATCHING_MODES, MOCK_PROVIDER, PER_REQUEST, PROVIDERS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -36,7 +38,7 @@ def _bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean; use one of 1/0, true/false, yes/no, on/off.")
 
 
-def _number(name: str, default: float, *, cast: type = int, minimum: float | None = None) -> float:
+def _number(name: str, default: float, *, cast: type[float], minimum: float | None = None) -> float:
     raw = env.str(name, default="")
     if raw == "":
         return default
@@ -47,6 +49,16 @@ def _number(name: str, default: float, *, cast: type = int, minimum: float | Non
     if minimum is not None and value < minimum:
         raise ImproperlyConfigured(f"{name}={raw!r} must be at least {minimum}.")
     return value
+
+
+def _int(name: str, default: int, *, minimum: int | None = None) -> int:
+    """An integer setting from the environment (`default` when unset), at least `minimum`."""
+    return int(_number(name, default, cast=int, minimum=minimum))
+
+
+def _float(name: str, default: float, *, minimum: float | None = None) -> float:
+    """A decimal setting from the environment (`default` when unset), at least `minimum`."""
+    return _number(name, default, cast=float, minimum=minimum)
 
 
 def _choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
@@ -132,7 +144,7 @@ DATABASE_URL = _url(
 )
 DATABASES = {"default": environ.Env.db_url_config(DATABASE_URL)}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-DATABASES["default"]["CONN_MAX_AGE"] = _number("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+DATABASES["default"]["CONN_MAX_AGE"] = _int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -177,13 +189,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_TASK_TRACK_STARTED = True
-CELERY_TASK_TIME_LIMIT = _number("CELERY_TASK_TIME_LIMIT", 300, minimum=10)
+CELERY_TASK_TIME_LIMIT = _int("CELERY_TASK_TIME_LIMIT", 300, minimum=10)
 CELERY_TASK_SOFT_TIME_LIMIT = int(CELERY_TASK_TIME_LIMIT * 0.9)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Longest wait a retried LLM call can be scheduled for (Celery countdown, seconds).
-LLM_RETRY_MAX_DELAY = _number("LLM_RETRY_MAX_DELAY", 600, minimum=1)
+LLM_RETRY_MAX_DELAY = _int("LLM_RETRY_MAX_DELAY", 600, minimum=1)
 # Redis redelivers an unacknowledged task after visibility_timeout: it must exceed the longest
 # countdown plus the longest run, or a scheduled retry would be delivered twice.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": LLM_RETRY_MAX_DELAY + CELERY_TASK_TIME_LIMIT + 600}
@@ -192,24 +204,24 @@ CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = CELERY_BROKER_TRANSPORT_OPTIONS
 
 # --- The CJ service ----------------------------------------------------------------------------
 
-CJ_COMPARISONS_PER_ESSAY = _number("CJ_COMPARISONS_PER_ESSAY", 10, minimum=1)
-CJ_MAX_COMPARISONS_CEILING = _number("CJ_MAX_COMPARISONS_CEILING", 20000, minimum=1)
-CJ_MAX_ROUNDS = _number("CJ_MAX_ROUNDS", 6, minimum=1)
+CJ_COMPARISONS_PER_ESSAY = _int("CJ_COMPARISONS_PER_ESSAY", 10, minimum=1)
+CJ_MAX_COMPARISONS_CEILING = _int("CJ_MAX_COMPARISONS_CEILING", 20000, minimum=1)
+CJ_MAX_ROUNDS = _int("CJ_MAX_ROUNDS", 6, minimum=1)
 # A batch stops early once SSR reaches this and every student has the minimum comparisons.
-CJ_RELIABILITY_TARGET = _number("CJ_RELIABILITY_TARGET", 0.9, cast=float, minimum=0.0)
-CJ_MIN_COMPARISONS_PER_ESSAY = _number("CJ_MIN_COMPARISONS_PER_ESSAY", 6, minimum=1)
+CJ_RELIABILITY_TARGET = _float("CJ_RELIABILITY_TARGET", 0.9, minimum=0.0)
+CJ_MIN_COMPARISONS_PER_ESSAY = _int("CJ_MIN_COMPARISONS_PER_ESSAY", 6, minimum=1)
 # A batch whose judgements succeeded less often than this fails with end reason low_success_rate.
-CJ_MIN_SUCCESS_RATE = _number("CJ_MIN_SUCCESS_RATE", 0.8, cast=float, minimum=0.0)
+CJ_MIN_SUCCESS_RATE = _float("CJ_MIN_SUCCESS_RATE", 0.8, minimum=0.0)
 if CJ_MIN_SUCCESS_RATE > 1.0:
     raise ImproperlyConfigured(f"CJ_MIN_SUCCESS_RATE={CJ_MIN_SUCCESS_RATE} is a share: at most 1.")
 if CJ_RELIABILITY_TARGET >= 1.0:
     raise ImproperlyConfigured(f"CJ_RELIABILITY_TARGET={CJ_RELIABILITY_TARGET} must be below 1 (SSR never reaches 1).")
-CJ_STALL_TIMEOUT_SECONDS = _number("CJ_STALL_TIMEOUT_SECONDS", 3600, minimum=60)
-CJ_SWEEP_GRACE_SECONDS = _number("CJ_SWEEP_GRACE_SECONDS", 60, minimum=0)
+CJ_STALL_TIMEOUT_SECONDS = _int("CJ_STALL_TIMEOUT_SECONDS", 3600, minimum=60)
+CJ_SWEEP_GRACE_SECONDS = _int("CJ_SWEEP_GRACE_SECONDS", 60, minimum=0)
 # A comparison sent this long ago without a result is sent again by the sweeper (a lost task or
 # a dead worker), at most CJ_MAX_SEND_ATTEMPTS times in all; then it fails (category "lost").
-CJ_COMPARISON_LEASE_SECONDS = _number("CJ_COMPARISON_LEASE_SECONDS", 1800, minimum=60)
-CJ_MAX_SEND_ATTEMPTS = _number("CJ_MAX_SEND_ATTEMPTS", 3, minimum=1)
+CJ_COMPARISON_LEASE_SECONDS = _int("CJ_COMPARISON_LEASE_SECONDS", 1800, minimum=60)
+CJ_MAX_SEND_ATTEMPTS = _int("CJ_MAX_SEND_ATTEMPTS", 3, minimum=1)
 if CJ_COMPARISON_LEASE_SECONDS >= CJ_STALL_TIMEOUT_SECONDS:
     raise ImproperlyConfigured(
         f"CJ_COMPARISON_LEASE_SECONDS={CJ_COMPARISON_LEASE_SECONDS} must be below CJ_STALL_TIMEOUT_SECONDS="
@@ -219,8 +231,7 @@ if CJ_COMPARISON_LEASE_SECONDS >= CJ_STALL_TIMEOUT_SECONDS:
 # --- LLM providers -----------------------------------------------------------------------------
 # Keys and base URLs come from the environment only; they are never logged or returned.
 
-LLM_PROVIDERS = ("anthropic", "openai", "openai_compatible", "mock")
-LLM_DEFAULT_PROVIDER = _choice("LLM_DEFAULT_PROVIDER", "mock", LLM_PROVIDERS)
+LLM_DEFAULT_PROVIDER = _choice("LLM_DEFAULT_PROVIDER", MOCK_PROVIDER, PROVIDERS)
 LLM_CREDENTIALS = {
     "anthropic": {
         "api_key": env.str("ANTHROPIC_API_KEY", default=""),
@@ -260,36 +271,36 @@ def _mock_behaviour(raw: str) -> dict[str, float]:
 # Latency and fault injection of the mock, and the simulated judge's noise (key=number, comma-separated).
 LLM_MOCK_BEHAVIOUR = _mock_behaviour(env.str("LLM_MOCK_BEHAVIOUR", default=""))
 # Batching: the default mode; whether a caller's per-batch mode (its metadata hint) is honoured.
-LLM_BATCHING_MODE = _choice("LLM_BATCHING_MODE", "per_request", ("per_request", "serial_bundle", "provider_batch_api"))
+LLM_BATCHING_MODE = _choice("LLM_BATCHING_MODE", PER_REQUEST, BATCHING_MODES)
 LLM_BATCHING_HINTS = _bool("LLM_BATCHING_HINTS", True)
 # serial_bundle: comparisons per bundle task, and provider calls a worker process keeps in flight.
-LLM_BUNDLE_SIZE = _number("LLM_BUNDLE_SIZE", 100, minimum=1)
-LLM_MAX_IN_FLIGHT = _number("LLM_MAX_IN_FLIGHT", 128, minimum=1)
+LLM_BUNDLE_SIZE = _int("LLM_BUNDLE_SIZE", 100, minimum=1)
+LLM_MAX_IN_FLIGHT = _int("LLM_MAX_IN_FLIGHT", 128, minimum=1)
 # Retries (Celery countdowns, jittered exponential backoff capped by LLM_RETRY_MAX_DELAY).
-LLM_MAX_ATTEMPTS = _number("LLM_MAX_ATTEMPTS", 5, minimum=1)
-LLM_INVALID_RESPONSE_RETRIES = _number("LLM_INVALID_RESPONSE_RETRIES", 2, minimum=0)
-LLM_RETRY_BASE_DELAY = _number("LLM_RETRY_BASE_DELAY", 2.0, cast=float, minimum=0)
-LLM_REQUEST_TIMEOUT = _number("LLM_REQUEST_TIMEOUT", 120, minimum=1)
+LLM_MAX_ATTEMPTS = _int("LLM_MAX_ATTEMPTS", 5, minimum=1)
+LLM_INVALID_RESPONSE_RETRIES = _int("LLM_INVALID_RESPONSE_RETRIES", 2, minimum=0)
+LLM_RETRY_BASE_DELAY = _float("LLM_RETRY_BASE_DELAY", 2.0, minimum=0)
+LLM_REQUEST_TIMEOUT = _int("LLM_REQUEST_TIMEOUT", 120, minimum=1)
 # Circuit breaker per provider/model (state in Redis).
-LLM_BREAKER_FAILURE_THRESHOLD = _number("LLM_BREAKER_FAILURE_THRESHOLD", 5, minimum=1)
-LLM_BREAKER_COOLDOWN_SECONDS = _number("LLM_BREAKER_COOLDOWN_SECONDS", 30, minimum=1)
+LLM_BREAKER_FAILURE_THRESHOLD = _int("LLM_BREAKER_FAILURE_THRESHOLD", 5, minimum=1)
+LLM_BREAKER_COOLDOWN_SECONDS = _int("LLM_BREAKER_COOLDOWN_SECONDS", 30, minimum=1)
 # Token bucket per provider/model until the providers' headers say otherwise (0: no limit).
-LLM_RATE_LIMIT_REQUESTS_PER_MINUTE = _number("LLM_RATE_LIMIT_REQUESTS_PER_MINUTE", 0, minimum=0)
-LLM_RATE_LIMIT_TOKENS_PER_MINUTE = _number("LLM_RATE_LIMIT_TOKENS_PER_MINUTE", 0, minimum=0)
+LLM_RATE_LIMIT_REQUESTS_PER_MINUTE = _int("LLM_RATE_LIMIT_REQUESTS_PER_MINUTE", 0, minimum=0)
+LLM_RATE_LIMIT_TOKENS_PER_MINUTE = _int("LLM_RATE_LIMIT_TOKENS_PER_MINUTE", 0, minimum=0)
 # Beat: how often provider batch jobs are polled, and the queue_metrics_snapshot log line.
-LLM_BATCH_POLL_SECONDS = _number("LLM_BATCH_POLL_SECONDS", 60, minimum=1)
-LLM_METRICS_SNAPSHOT_SECONDS = _number("LLM_METRICS_SNAPSHOT_SECONDS", 60, minimum=5)
+LLM_BATCH_POLL_SECONDS = _int("LLM_BATCH_POLL_SECONDS", 60, minimum=1)
+LLM_METRICS_SNAPSHOT_SECONDS = _int("LLM_METRICS_SNAPSHOT_SECONDS", 60, minimum=5)
 # HMAC-SHA256 key of the webhooks of POST /api/v1/comparison (none: webhooks are refused).
 LLM_WEBHOOK_SECRET = env.str("LLM_WEBHOOK_SECRET", default="")
 
 # --- HTTP API ----------------------------------------------------------------------------------
 # Limits of a batch sent over the API (400 naming the limit) and of any request body (413).
 
-CJ_API_MAX_ESSAYS_PER_BATCH = _number("CJ_API_MAX_ESSAYS_PER_BATCH", 2000, minimum=1)
-CJ_API_MAX_ESSAY_CHARS = _number("CJ_API_MAX_ESSAY_CHARS", 50000, minimum=1)
+CJ_API_MAX_ESSAYS_PER_BATCH = _int("CJ_API_MAX_ESSAYS_PER_BATCH", 2000, minimum=1)
+CJ_API_MAX_ESSAY_CHARS = _int("CJ_API_MAX_ESSAY_CHARS", 50000, minimum=1)
 if CJ_API_MAX_ESSAY_CHARS > 100_000:
     raise ImproperlyConfigured(f"CJ_API_MAX_ESSAY_CHARS={CJ_API_MAX_ESSAY_CHARS} is above the contract's 100000 characters.")
-API_MAX_BODY_BYTES = _number("API_MAX_BODY_BYTES", 10_000_000, minimum=1024)
+API_MAX_BODY_BYTES = _int("API_MAX_BODY_BYTES", 10_000_000, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 from django.conf import settings
 
-from llmgateway.store import key, shared_redis
+from llmgateway.store import key, shared_redis, shared_script
 
 BreakerState = Literal["closed", "half_open", "open"]
 STATE_VALUE: dict[str, int] = {"closed": 0, "half_open": 1, "open": 2}
@@ -69,30 +69,31 @@ def _key(provider: str, model: str) -> str:
 
 
 def breaker_allow(*, provider: str, model: str) -> Admission:
-    client = shared_redis()
-    if client is None:
+    script = shared_script(_ALLOW)
+    if script is None:
         return Admission(True, "closed", 0.0)
     probe_window = settings.LLM_REQUEST_TIMEOUT + 5
-    admitted, state, wait = client.eval(
-        _ALLOW, 1, _key(provider, model), time.time(), probe_window, settings.LLM_BREAKER_COOLDOWN_SECONDS
+    admitted, state, wait = script(
+        keys=[_key(provider, model)], args=[time.time(), probe_window, settings.LLM_BREAKER_COOLDOWN_SECONDS]
     )
-    return Admission(bool(admitted), state.decode() if isinstance(state, bytes) else state, float(wait))
+    # The script answers one of the three states.
+    return Admission(bool(admitted), cast(BreakerState, state.decode() if isinstance(state, bytes) else state), float(wait))
 
 
 def breaker_record(*, provider: str, model: str, successes: int = 0, retryable_failures: int = 0) -> str:
     """Count outcomes: any success closes the breaker; retryable failures may open it."""
-    client = shared_redis()
-    if client is None or (successes == 0 and retryable_failures == 0):
+    script = shared_script(_RECORD)
+    if script is None or (successes == 0 and retryable_failures == 0):
         return "unchanged"
-    state = client.eval(
-        _RECORD,
-        1,
-        _key(provider, model),
-        time.time(),
-        successes,
-        retryable_failures,
-        settings.LLM_BREAKER_FAILURE_THRESHOLD,
-        settings.LLM_BREAKER_COOLDOWN_SECONDS,
+    state = script(
+        keys=[_key(provider, model)],
+        args=[
+            time.time(),
+            successes,
+            retryable_failures,
+            settings.LLM_BREAKER_FAILURE_THRESHOLD,
+            settings.LLM_BREAKER_COOLDOWN_SECONDS,
+        ],
     )
     return state.decode() if isinstance(state, bytes) else state
 

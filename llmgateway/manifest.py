@@ -14,7 +14,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from cjproject.errors import InvalidInput
-from llmgateway.schemas import PROVIDERS, Manifest, ManifestModel, Usage
+from llmgateway.schemas import Manifest, ManifestModel, Usage
+from llmgateway.vocabulary import PROVIDERS
 
 MANIFEST_PATH = Path(__file__).with_name("manifest.json")
 _MILLION = Decimal(1_000_000)

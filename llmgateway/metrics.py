@@ -3,9 +3,8 @@
 Workers do not serve HTTP, and a per-process registry would show only the web process's share.
 So counters and histograms are kept in Redis: each task adds its figures to a `MetricsBuffer` and
 flushes it in one pipeline (one round trip per task, whatever the bundle size). `/metrics` (the
-web process) reads them back through `RedisCollector`, with the live gauges: queue depth from
-the database, broker queue lengths, calls in flight, breaker states. Without Redis (the embedded
-default: one process) the same figures are kept in process.
+web process) reads them back through `llmgateway.collector`, with the live gauges. Without Redis
+(the embedded default: one process) the same figures are kept in process.
 
 Names follow the system this replaces: `llm_provider_queue_depth`,
 `llm_provider_queue_wait_time_seconds`, `llm_provider_comparison_callbacks_total`; the periodic
@@ -17,10 +16,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
-from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from llmgateway.store import key, shared_redis
@@ -91,11 +87,11 @@ class MetricsBuffer:
     def __init__(self) -> None:
         self._adds: dict[tuple[str, str], float] = defaultdict(float)
 
-    def inc(self, name: str, value: float = 1.0, **labels: str) -> None:
+    def inc(self, name: str, value: float = 1.0, /, **labels: str) -> None:
         if value:
             self._adds[(_COUNTERS_KEY, f"{name}{_SEP}{_labels(labels)}")] += value
 
-    def observe(self, name: str, value: float, **labels: str) -> None:
+    def observe(self, name: str, value: float, /, **labels: str) -> None:
         buckets, _ = HISTOGRAMS[name]
         base = f"{name}{_SEP}{_labels(labels)}{_SEP}"
         bucket = next((str(b) for b in buckets if value <= b), "+Inf")
@@ -130,7 +126,7 @@ def _read(name: str) -> dict[str, float]:
     client = shared_redis()
     if client is None:
         return _local.read(name)
-    return {k.decode(): float(v) for k, v in client.hgetall(name).items()}
+    return {(k.decode() if isinstance(k, bytes) else k): float(v) for k, v in client.hgetall(name).items()}
 
 
 def counters() -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -161,52 +157,3 @@ def metrics_reset() -> None:
         _local.hashes.clear()
     else:
         client.delete(_COUNTERS_KEY, _HISTOGRAMS_KEY, _GAUGES_KEY)
-
-
-class RedisCollector(Collector):
-    """Serves the shared figures and the live gauges to a Prometheus registry."""
-
-    def collect(self) -> Iterator[Any]:
-        from llmgateway import selectors
-        from llmgateway.breaker import STATE_VALUE, breaker_states
-
-        label_names_seen: dict[str, list[str]] = {}
-        for name, help_text in COUNTERS.items():
-            series = counters().get(name, [])
-            names = sorted({k for labels, _ in series for k in labels})
-            label_names_seen[name] = names
-            family = CounterMetricFamily(name.removesuffix("_total"), help_text, labels=names)
-            for labels, value in series:
-                family.add_metric([labels.get(n, "") for n in names], value)
-            yield family
-        stored = histograms()
-        for name, (buckets, help_text) in HISTOGRAMS.items():
-            series = stored.get(name, {})
-            names = sorted({k for labels in series for k in json.loads(labels)})
-            family = HistogramMetricFamily(name, help_text, labels=names)
-            for labels_json, values in series.items():
-                labels = json.loads(labels_json)
-                cumulative, rows = 0.0, []
-                for bound in (*map(str, buckets), "+Inf"):
-                    cumulative += values.get(bound, 0.0)
-                    rows.append((bound, cumulative))
-                family.add_metric([labels.get(n, "") for n in names], rows, values.get("sum", 0.0))
-            yield family
-        depth = GaugeMetricFamily("llm_provider_queue_depth", "Requests waiting for a call, by provider.", labels=["provider"])
-        for provider, count in selectors.queue_depth().items():
-            depth.add_metric([provider], count)
-        yield depth
-        broker = GaugeMetricFamily("llm_broker_queue_messages", "Messages waiting in a Celery queue.", labels=["queue"])
-        for queue, count in selectors.broker_queue_lengths().items():
-            broker.add_metric([queue], count)
-        yield broker
-        flight = GaugeMetricFamily("llm_provider_calls_in_flight", "Provider calls under way, by provider.", labels=["provider"])
-        for provider, count in in_flight().items():
-            flight.add_metric([provider], count)
-        yield flight
-        breaker = GaugeMetricFamily(
-            "llm_provider_breaker_state", "Circuit breaker: 0 closed, 1 half-open, 2 open.", labels=["provider", "model"]
-        )
-        for (provider, model), state in breaker_states().items():
-            breaker.add_metric([provider, model], STATE_VALUE[state])
-        yield breaker

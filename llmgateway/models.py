@@ -9,6 +9,11 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from llmgateway.vocabulary import BATCHING_MODES, PER_REQUEST
+
+# Labels as Django derives them from the names ("Per Request"), so the migration state is unchanged.
+BATCHING_MODE_CHOICES = [(mode, mode.replace("_", " ").title()) for mode in BATCHING_MODES]
+
 
 class ProviderBatchJob(models.Model):
     """A job on a provider's batch API (Anthropic Message Batches, OpenAI Batch API)."""
@@ -53,11 +58,6 @@ class LLMRequest(models.Model):
         SUCCEEDED = "succeeded"
         FAILED = "failed"
 
-    class BatchingMode(models.TextChoices):
-        PER_REQUEST = "per_request"
-        SERIAL_BUNDLE = "serial_bundle"
-        PROVIDER_BATCH_API = "provider_batch_api"
-
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     provider = models.CharField(max_length=32)
     model = models.CharField(max_length=128)
@@ -70,9 +70,9 @@ class LLMRequest(models.Model):
     # External API: who asked (None: an in-process caller), where to notify, and idempotency.
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     webhook_url = models.URLField(max_length=2000, blank=True)
-    idempotency_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
     idempotency_body_sha256 = models.CharField(max_length=64, blank=True)
-    batching_mode = models.CharField(max_length=24, choices=BatchingMode.choices, default=BatchingMode.PER_REQUEST)
+    batching_mode = models.CharField(max_length=24, choices=BATCHING_MODE_CHOICES, default=PER_REQUEST)
     batch_job = models.ForeignKey(ProviderBatchJob, on_delete=models.SET_NULL, null=True, blank=True, related_name="requests")
     prompt_sha256 = models.CharField(max_length=64, blank=True)
     result = models.JSONField(null=True, blank=True)
@@ -113,8 +113,10 @@ class LLMRequest(models.Model):
             ),
             models.CheckConstraint(
                 name="llmrequest_batching_mode_valid",
-                condition=Q(batching_mode__in=["per_request", "serial_bundle", "provider_batch_api"]),
+                condition=Q(batching_mode__in=list(BATCHING_MODES)),
             ),
+            # The same scheme as a batch's: a client's key is its own, unique per owner.
+            models.UniqueConstraint(fields=["owner", "idempotency_key"], name="llmrequest_idempotency_key_unique_per_owner"),
         ]
 
     def __str__(self) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from llmgateway.providers.base import RateLimitInfo
-from llmgateway.store import key, shared_redis
+from llmgateway.store import key, shared_script
 
 _ACQUIRE = """
 local h = redis.call('HMGET', KEYS[1], 'rpm', 'tpm', 'r', 't', 'ts', 'blocked_until')
@@ -85,40 +85,40 @@ def _bucket(provider: str, model: str) -> str:
 
 def rate_acquire(*, provider: str, model: str, requests: int, tokens_each: int) -> Grant:
     """Take up to `requests` calls of about `tokens_each` tokens from the bucket."""
-    client = shared_redis()
-    if client is None or requests <= 0:
+    script = shared_script(_ACQUIRE)
+    if script is None or requests <= 0:
         return Grant(granted=max(0, requests), wait_seconds=0.0)
-    granted, wait = client.eval(
-        _ACQUIRE,
-        1,
-        _bucket(provider, model),
-        time.time(),
-        requests,
-        tokens_each,
-        settings.LLM_RATE_LIMIT_REQUESTS_PER_MINUTE,
-        settings.LLM_RATE_LIMIT_TOKENS_PER_MINUTE,
+    granted, wait = script(
+        keys=[_bucket(provider, model)],
+        args=[
+            time.time(),
+            requests,
+            tokens_each,
+            settings.LLM_RATE_LIMIT_REQUESTS_PER_MINUTE,
+            settings.LLM_RATE_LIMIT_TOKENS_PER_MINUTE,
+        ],
     )
     return Grant(granted=int(granted), wait_seconds=float(wait))
 
 
 def rate_observe(*, provider: str, model: str, limits: RateLimitInfo | None = None, retry_after: float | None = None) -> None:
     """Adapt the bucket to what a provider said: its limits, what remains, or a 429's Retry-After."""
-    client = shared_redis()
-    if client is None or (limits is None and retry_after is None):
+    script = shared_script(_OBSERVE)
+    if script is None or (limits is None and retry_after is None):
         return
     limits = limits or RateLimitInfo()
 
     def arg(value: float | None) -> str:
         return "" if value is None else str(value)
 
-    client.eval(
-        _OBSERVE,
-        1,
-        _bucket(provider, model),
-        time.time(),
-        arg(limits.requests_limit),
-        arg(limits.requests_remaining),
-        arg(limits.tokens_limit),
-        arg(limits.tokens_remaining),
-        arg(retry_after),
+    script(
+        keys=[_bucket(provider, model)],
+        args=[
+            time.time(),
+            arg(limits.requests_limit),
+            arg(limits.requests_remaining),
+            arg(limits.tokens_limit),
+            arg(limits.tokens_remaining),
+            arg(retry_after),
+        ],
     )

@@ -12,10 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
-Provider = Literal["anthropic", "openai", "openai_compatible", "mock"]
-PROVIDERS: tuple[str, ...] = ("anthropic", "openai", "openai_compatible", "mock")
-BatchingMode = Literal["per_request", "serial_bundle", "provider_batch_api"]
-BATCHING_MODES: tuple[str, ...] = ("per_request", "serial_bundle", "provider_batch_api")
+from llmgateway.vocabulary import PROVIDERS, ProviderName
+
 ErrorCategory = Literal[
     "invalid_response",
     "rate_limited",
@@ -40,7 +38,7 @@ class Contract(BaseModel):
 
 
 class LLMConfigOverrides(Contract):
-    provider_override: Provider | None = None
+    provider_override: ProviderName | None = None
     model_override: str | None = Field(default=None, min_length=1, max_length=128)
     # 0.0 is a real temperature and stays 0.0: code tests `is not None`, never truthiness.
     temperature_override: float | None = Field(default=None, ge=0.0, le=2.0)
@@ -102,7 +100,7 @@ class ComparisonResult(Contract):
 
     request_id: int
     status: Literal["succeeded", "failed"]
-    provider: Provider
+    provider: ProviderName
     model: str
     answer: ComparisonAnswer | None = None
     usage: Usage = Usage()
@@ -139,7 +137,7 @@ class ModelCapabilities(Contract):
 
 class ManifestModel(Contract):
     id: str = Field(min_length=1, max_length=128)
-    provider: Provider
+    provider: ProviderName
     display_name: str = Field(min_length=1)
     context_window: int = Field(gt=0)
     max_output_tokens: int = Field(gt=0)

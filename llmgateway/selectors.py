@@ -3,6 +3,7 @@ and the queue figures behind the metrics and the `queue_metrics_snapshot` log li
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -13,10 +14,11 @@ from cjproject.errors import InvalidInput
 from llmgateway.manifest import manifest, models_of
 from llmgateway.metrics import in_flight
 from llmgateway.models import LLMRequest
-from llmgateway.schemas import PROVIDERS
+from llmgateway.providers import provider_configured
 from llmgateway.store import shared_redis
+from llmgateway.vocabulary import MOCK_PROVIDER, PROVIDERS
 
-PUBLIC_PROVIDERS = tuple(p for p in PROVIDERS if p != "mock")
+PUBLIC_PROVIDERS = tuple(p for p in PROVIDERS if p != MOCK_PROVIDER)
 
 
 def models_list(*, provider: str | None = None, include_deprecated: bool = False) -> dict[str, Any]:
@@ -31,19 +33,12 @@ def models_list(*, provider: str | None = None, include_deprecated: bool = False
         "providers": {
             name: {
                 "default_model": next(m.id for m in models_of(name) if m.default),
-                "configured": _configured(name),
+                "configured": provider_configured(name),
                 "models": [m.model_dump(mode="json") for m in models_of(name, include_deprecated=include_deprecated)],
             }
             for name in providers
         },
     }
-
-
-def _configured(provider: str) -> bool:
-    creds = settings.LLM_CREDENTIALS[provider]
-    if provider == "mock":
-        return True
-    return bool(creds["base_url"] if provider == "openai_compatible" else creds["api_key"])
 
 
 def comparison_request_get(*, user: Any, request_id: int) -> LLMRequest | None:
@@ -52,6 +47,11 @@ def comparison_request_get(*, user: Any, request_id: int) -> LLMRequest | None:
     if not user.is_superuser:
         requests = requests.filter(owner=user)
     return requests.first()
+
+
+def comparison_request_by_key(*, owner: Any, idempotency_key: str) -> LLMRequest | None:
+    """The owner's request sent with this `Idempotency-Key`, if any."""
+    return LLMRequest.objects.filter(owner=owner, idempotency_key=idempotency_key).first()
 
 
 def comparison_request_view(*, request: LLMRequest) -> dict[str, Any]:
@@ -122,12 +122,12 @@ def broker_queue_lengths() -> dict[str, int]:
     return {queue: int(client.llen(queue)) for queue in ("llm", "llm_batch")}
 
 
-def queue_metrics() -> dict[str, Any]:
+def queue_metrics_snapshot() -> dict[str, Any]:
     """The figures of the `queue_metrics_snapshot` log line."""
     now = timezone.now()
     queued = LLMRequest.objects.filter(status=LLMRequest.Status.QUEUED)
     oldest = queued.order_by("created_at").values_list("created_at", flat=True).first()
-    recent = LLMRequest.objects.filter(started_at__isnull=False, started_at__gte=now - timezone.timedelta(minutes=5))
+    recent = LLMRequest.objects.filter(started_at__isnull=False, started_at__gte=now - timedelta(minutes=5))
     wait = recent.aggregate(avg=Avg(F("started_at") - F("created_at")))["avg"]
     return {
         "queue_depth": queue_depth(),

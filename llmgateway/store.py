@@ -10,6 +10,7 @@ from functools import cache
 
 import redis
 from django.conf import settings
+from redis.commands.core import Script
 
 KEY_PREFIX = "llmgw:"
 
@@ -29,6 +30,21 @@ def _client(url: str) -> redis.Redis:
 def shared_redis() -> redis.Redis | None:
     url = redis_url()
     return _client(url) if url else None
+
+
+@cache
+def _script(url: str, source: str) -> Script:
+    return _client(url).register_script(source)
+
+
+def shared_script(source: str) -> Script | None:
+    """A Lua script registered once per process with the shared Redis, None without one.
+
+    Calls send only its sha1 (EVALSHA); when Redis has lost it (a restart), redis-py loads it
+    again and retries.
+    """
+    url = redis_url()
+    return _script(url, source) if url else None
 
 
 def key(*parts: str) -> str:

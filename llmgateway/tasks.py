@@ -95,7 +95,7 @@ def poll_provider_batches() -> dict[str, int]:
 @shared_task(name="llmgateway.queue_metrics_snapshot", queue="llm_batch")
 def queue_metrics_snapshot() -> dict[str, Any]:
     """Beat: one `queue_metrics_snapshot` log line with the gateway's queue figures."""
-    snapshot = selectors.queue_metrics()
+    snapshot = selectors.queue_metrics_snapshot()
     logger.info("queue_metrics_snapshot", extra={"event": "queue_metrics_snapshot", **snapshot})
     return snapshot
 
@@ -111,10 +111,4 @@ def queue_metrics_snapshot() -> dict[str, Any]:
 )
 def send_webhook(request_id: int) -> int:
     """POST a finished external request's result to its webhook, signed (HMAC-SHA256)."""
-    request = LLMRequest.objects.get(pk=request_id)
-    return services.webhook_post(
-        url=request.webhook_url,
-        payload=selectors.comparison_request_view(request=request),
-        headers={"X-CJ-Request-Id": str(request.pk)},
-        timeout=10,
-    )
+    return services.comparison_webhook_send(request_id=request_id)

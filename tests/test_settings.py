@@ -1,33 +1,16 @@
 """Settings: bad values stop start-up naming the variable; docs and code agree on every knob."""
 
-import re
-import runpy
-from pathlib import Path
-
 import pytest
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-ROOT = Path(__file__).resolve().parents[1]
-SETTINGS_FILE = ROOT / "cjproject" / "settings.py"
-READERS = re.compile(r"""(?:_bool|_number|_choice|_url|env\.str|env\.list)\(\s*"([A-Z][A-Z0-9_]+)\"""")
+from tests.settings_docs import README
+from tests.settings_docs import documented_defaults as _documented_defaults
+from tests.settings_docs import settings_with as _settings_with
+from tests.settings_docs import variables_read as _variables_read
+
 # Read by processes rather than by Django (documented all the same).
 OPERATIONS_ONLY = {"FLOWER_BASIC_AUTH"}
-
-
-def _settings_with(monkeypatch, **environ):
-    for name, value in environ.items():
-        monkeypatch.setenv(name, value)
-    return runpy.run_path(str(SETTINGS_FILE))
-
-
-def _variables_read() -> set[str]:
-    return set(READERS.findall(SETTINGS_FILE.read_text()))
-
-
-def _documented_defaults() -> dict[str, str]:
-    lines = (ROOT / ".env.example").read_text().splitlines()
-    return {m[1]: m[2] for line in lines if (m := re.match(r"^# ([A-Z][A-Z0-9_]+)=(.*)$", line))}
 
 
 @pytest.mark.parametrize(
@@ -89,7 +72,7 @@ def test_provider_keys_come_from_the_environment(monkeypatch):
 
 def test_every_variable_read_is_documented_in_env_example_and_readme():
     documented = _documented_defaults()
-    readme = (ROOT / "README.md").read_text()
+    readme = README.read_text()
     read = _variables_read()
     assert read, "the reader pattern found no variable: update READERS"
     assert sorted(read - set(documented)) == []

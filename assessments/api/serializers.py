@@ -1,12 +1,13 @@
-"""HTTP shapes of the CJ API: what goes in (type checks only; the services hold the rules) and
-what comes out. The batch request itself is the pydantic contract (`contracts.BatchCreateRequest`)."""
+"""HTTP shapes of the CJ API that have no pydantic contract: assignments, anchors, a batch and its
+progress (type checks only; the services hold the rules). The batch request is the pydantic
+contract (`contracts.BatchCreate`); results, comparisons and exports are `assessments.results.schema`'s."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from assessments import selectors
@@ -15,11 +16,8 @@ from assessments.models import (
     AnchorEssay,
     Assignment,
     Batch,
-    BatchState,
-    ComparisonStatus,
     ContextOrigin,
     EndReason,
-    EssayRole,
 )
 
 # --- Assignments and anchors -------------------------------------------------------------------
@@ -72,7 +70,8 @@ class AssignmentSerializer(serializers.ModelSerializer):
 
 
 class AnchorInputSerializer(serializers.Serializer):
-    label = serializers.CharField(max_length=100)
+    # An anchor's field is called `label`, which shadows DRF's `Field.label` (unused here).
+    label = serializers.CharField(max_length=100)  # type: ignore[assignment]
     grade = serializers.CharField(max_length=20, help_text="One of the assignment's grades.")
     text = serializers.CharField(max_length=settings.CJ_API_MAX_ESSAY_CHARS)
 
@@ -98,7 +97,7 @@ class BatchSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Batch
-        fields = (
+        fields: tuple[str, ...] = (
             "id",
             "url",
             "owner",
@@ -169,110 +168,3 @@ class BatchContinueSerializer(serializers.Serializer):
         required=False, allow_null=True, default=None, min_value=0.0, max_value=1.0,
         help_text="Stop early once SSR reaches it (below 1); without it the new budget is spent in full.",
     )  # fmt: skip
-
-
-# --- Results -----------------------------------------------------------------------------------
-
-
-class EssayResultSerializer(serializers.Serializer):
-    rank = serializers.IntegerField(allow_null=True)
-    essay_id = serializers.CharField()
-    role = serializers.ChoiceField(choices=EssayRole.choices)
-    anchor_grade = serializers.CharField(allow_blank=True, help_text="An anchor's known grade; empty for students.")
-    theta = serializers.FloatField(allow_null=True, help_text="Position on the scale, in logits.")
-    se = serializers.FloatField(allow_null=True)
-    theta_low_95 = serializers.FloatField(allow_null=True)
-    theta_high_95 = serializers.FloatField(allow_null=True)
-    comparisons = serializers.IntegerField()
-    wins = serializers.FloatField()
-    infit = serializers.FloatField(allow_null=True)
-    outfit = serializers.FloatField(allow_null=True)
-    projected_grade = serializers.CharField(allow_blank=True)
-    grade_probability = serializers.FloatField(allow_null=True, help_text="P(projected grade).")
-    grade_confidence = serializers.CharField(allow_blank=True, help_text="high, medium or low.")
-    expected_grade = serializers.FloatField(allow_null=True, help_text="Probability-weighted grade index (0 = lowest).")
-    grade_probabilities = serializers.DictField(child=serializers.FloatField(), help_text="P(grade) per grade.")
-
-
-class PositionBiasSerializer(serializers.Serializer):
-    p_first_wins = serializers.FloatField(allow_null=True, help_text="How often the essay shown first won.")
-    order_effect = serializers.FloatField(allow_null=True, help_text="Fitted advantage of the first position, logits.")
-    order_effect_se = serializers.FloatField(allow_null=True)
-
-
-class GradingSerializer(serializers.Serializer):
-    available = serializers.BooleanField()
-    reason = serializers.CharField(required=False, allow_null=True, help_text="Why no grades were projected.")
-    grades = serializers.ListField(child=serializers.CharField(), required=False)
-    centres = serializers.ListField(child=serializers.FloatField(allow_null=True), required=False)
-    cuts = serializers.ListField(child=serializers.FloatField(allow_null=True), required=False)
-    unplaced_grades = serializers.ListField(child=serializers.CharField(), required=False)
-    pooled_grades = serializers.ListField(child=serializers.ListField(child=serializers.CharField()), required=False)
-
-
-# Component names apart from the `cj-results` document's pydantic models (`BatchResults`,
-# `AnchorAlignment`), which the JSON export declares.
-@extend_schema_serializer(component_name="ResultsAnchorAlignment")
-class AnchorAlignmentSerializer(serializers.Serializer):
-    n_anchors = serializers.IntegerField()
-    kendall_tau = serializers.FloatField(allow_null=True)
-    inversions = serializers.ListField(child=serializers.ListField(child=serializers.CharField()))
-    judged_inversions = serializers.ListField(child=serializers.ListField(child=serializers.CharField()))
-    zero_win_anchors = serializers.ListField(child=serializers.CharField())
-
-
-class JudgeSerializer(serializers.Serializer):
-    judge = serializers.CharField()
-    comparisons = serializers.IntegerField()
-    agreement_with_consensus = serializers.FloatField()
-    infit = serializers.FloatField(allow_null=True)
-    p_first_wins = serializers.FloatField()
-
-
-class TokensSerializer(serializers.Serializer):
-    input = serializers.IntegerField()
-    output = serializers.IntegerField()
-    cache_read = serializers.IntegerField()
-    cache_write = serializers.IntegerField()
-
-
-@extend_schema_serializer(component_name="ResultsSummary")
-class BatchResultsSerializer(serializers.Serializer):
-    batch_id = serializers.IntegerField()
-    state = serializers.ChoiceField(choices=BatchState.choices)
-    end_reason = serializers.CharField(allow_blank=True)
-    scored = serializers.BooleanField(help_text="False until the first round has been scored.")
-    ssr = serializers.FloatField(allow_null=True)
-    separation = serializers.FloatField(allow_null=True)
-    position_bias = PositionBiasSerializer()
-    grading = GradingSerializer()
-    anchor_alignment = AnchorAlignmentSerializer(allow_null=True)
-    judges = JudgeSerializer(many=True)
-    tokens = TokensSerializer()
-    cost_usd = serializers.FloatField()
-    essays = EssayResultSerializer(many=True)
-
-
-class ComparisonSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    round = serializers.IntegerField()
-    essay_a = serializers.CharField(help_text="Shown first.")
-    essay_b = serializers.CharField()
-    status = serializers.ChoiceField(choices=ComparisonStatus.choices)
-    winner = serializers.ChoiceField(choices=["a", "b"], allow_null=True)
-    winner_id = serializers.CharField(allow_null=True)
-    confidence = serializers.IntegerField(allow_null=True, help_text="1 to 5, as the judge gave it.")
-    justification = serializers.CharField(allow_blank=True)
-    judge = serializers.CharField(allow_blank=True)
-    provider = serializers.CharField(allow_blank=True)
-    model = serializers.CharField(allow_blank=True)
-    prompt_sha256 = serializers.CharField(allow_blank=True)
-    input_tokens = serializers.IntegerField()
-    output_tokens = serializers.IntegerField()
-    cache_read_tokens = serializers.IntegerField()
-    cache_write_tokens = serializers.IntegerField()
-    cost_usd = serializers.FloatField()
-    attempt = serializers.IntegerField()
-    error_category = serializers.CharField(allow_blank=True)
-    sent_at = serializers.DateTimeField(allow_null=True)
-    completed_at = serializers.DateTimeField(allow_null=True)

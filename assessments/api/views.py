@@ -7,6 +7,7 @@ assignment or batch is a 404, never a 403; superusers see all. Errors are the on
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -18,15 +19,20 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from pydantic import ValidationError
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import BaseParser
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from assessments import results_document, selectors, services
+from assessments import selectors, services
 from assessments.api import serializers as s
 from assessments.api.contracts import BatchCreate
 from assessments.models import AnchorEssay, Assignment, Batch, BatchState, ComparisonStatus
-from cjproject.api import IDEMPOTENCY_HEADER, APIError, Idempotency, error_responses
+from assessments.results.building import comparison_entry
+from assessments.results.schema import EXPORT_COLUMNS, SCHEMA_NAME, SCHEMA_VERSION, BatchResults, ComparisonEntry, ResultsSummary
+from assessments.results.writers import batch_results_csv, batch_results_json
+from cjproject.api import IDEMPOTENCY_HEADER, APIError, Idempotency, error_responses, request_user
 from cjproject.errors import Conflict, InvalidInput, fields_from_pydantic
 
 ASSIGNMENTS = "assignments"
@@ -84,7 +90,8 @@ class AssignmentListCreateView(generics.ListCreateAPIView):
         ],
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        assignment = services.assignment_create(owner=request.user, **_validated(s.AssignmentInputSerializer, request.data))
+        data = _validated(s.AssignmentInputSerializer, request.data)
+        assignment = services.assignment_create(owner=request_user(request), **data)
         fresh = self.get_queryset().get(pk=assignment.pk)
         return _created(s.AssignmentSerializer(fresh).data, f"/api/v1/assignments/{fresh.pk}")
 
@@ -298,7 +305,7 @@ class BatchListCreateView(generics.ListCreateAPIView):
             )
         try:
             batch = services.batch_submit(
-                owner=request.user,
+                owner=request_user(request),
                 request=body.request_data(),
                 webhook_url=str(body.webhook_url or ""),
                 idempotency_key=idempotency.key,
@@ -312,7 +319,7 @@ class BatchListCreateView(generics.ListCreateAPIView):
         return _created(s.BatchDetailSerializer(batch).data, f"/api/v1/batches/{batch.pk}")
 
     def _replay(self, request: Request, idempotency: Idempotency) -> Response | None:
-        existing = Batch.objects.filter(owner=request.user, idempotency_key=idempotency.key).first()
+        existing = Batch.objects.filter(owner=request_user(request), idempotency_key=idempotency.key).first()
         if existing is None:
             return None
         idempotency.check_replay(existing.idempotency_body_sha256)
@@ -340,15 +347,15 @@ class BatchResultsView(_BatchView):
     @extend_schema(
         summary="Results: per essay rank, θ, SE, 95% interval, fit, projected grade, P(grade); per batch reliability",
         description="Available while the batch runs (the latest scoring) and after it finishes; `scored` is false before.",
-        responses={200: s.BatchResultsSerializer, **error_responses(404)},
+        responses={200: ResultsSummary, **error_responses(404)},
     )
     def get(self, request: Request, batch_id: int) -> Response:
-        return Response(s.BatchResultsSerializer(selectors.batch_results(batch=self._batch(request, batch_id))).data)
+        return Response(selectors.batch_results(batch=self._batch(request, batch_id)).model_dump(mode="json"))
 
 
 @extend_schema(tags=[BATCHES])
 class BatchComparisonsView(generics.ListAPIView):
-    serializer_class = s.ComparisonSerializer
+    serializer_class = serializers.Serializer  # pages of `ComparisonEntry` (pydantic); see `list`
 
     def get_queryset(self) -> QuerySet:
         batch = _one(selectors.batches_visible(user=self.request.user), self.kwargs["batch_id"], "batch")
@@ -369,15 +376,10 @@ class BatchComparisonsView(generics.ListAPIView):
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(
-            s.ComparisonSerializer(
-                [
-                    results_document.comparison_record(
-                        c, essay_a=c.essay_a.external_id, essay_b=c.essay_b.external_id
-                    ).model_dump()
-                    for c in page
-                ],
-                many=True,
-            ).data
+            [
+                comparison_entry(c, essay_a=c.essay_a.external_id, essay_b=c.essay_b.external_id).model_dump(mode="json")
+                for c in page or []
+            ]
         )
 
     @extend_schema(
@@ -387,7 +389,7 @@ class BatchComparisonsView(generics.ListAPIView):
             OpenApiParameter("judge", str, description="A panel judge's label, as in results.judges."),
             OpenApiParameter("round", int, description="Round number, from 1."),
         ],
-        responses={200: s.ComparisonSerializer(many=True), **error_responses(400, 404)},
+        responses={200: ComparisonEntry, **error_responses(400, 404)},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
@@ -429,23 +431,26 @@ class BatchRescoreView(_BatchView):
     @extend_schema(
         summary="Refit θ, SE and grades from the stored comparisons (no model is called)",
         request=None,
-        responses={200: s.BatchResultsSerializer, **error_responses(404)},
+        responses={200: ResultsSummary, **error_responses(404)},
     )
     def post(self, request: Request, batch_id: int) -> Response:
         batch = self._batch(request, batch_id)
         services.batch_rescore(batch_id=batch.pk)
         batch.refresh_from_db()
-        return Response(s.BatchResultsSerializer(selectors.batch_results(batch=batch)).data)
+        return Response(selectors.batch_results(batch=batch).model_dump(mode="json"))
 
 
 class _AnyAccept(BaseContentNegotiation):
     """Exports answer their own media type whatever the client accepts; errors are JSON."""
 
-    def select_renderer(self, request: Request, renderers: list, format_suffix: str | None = None) -> tuple:
-        return renderers[0], renderers[0].media_type
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        renderer = next(iter(renderers))
+        return renderer, renderer.media_type
 
-    def select_parser(self, request: Request, parsers: list) -> Any:
-        return parsers[0] if parsers else None
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
+        return next(iter(parsers), None)
 
 
 @extend_schema(tags=[BATCHES])
@@ -454,7 +459,7 @@ class BatchExportCSVView(_BatchView):
 
     @extend_schema(
         summary="Export the results as CSV (one row per essay)",
-        description="Columns: " + ", ".join(selectors.EXPORT_COLUMNS) + ". Header `X-CJ-Export-Schema: cj-results/1`.",
+        description="Columns: " + ", ".join(EXPORT_COLUMNS) + ". Header `X-CJ-Export-Schema: cj-results/1`.",
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV with a header row"),
             **error_responses(404),
@@ -462,9 +467,9 @@ class BatchExportCSVView(_BatchView):
     )
     def get(self, request: Request, batch_id: int) -> HttpResponse:
         batch = self._batch(request, batch_id)
-        response = HttpResponse(results_document.batch_results_csv(batch=batch), content_type="text/csv; charset=utf-8")
+        response = HttpResponse(batch_results_csv(batch=batch), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="batch-{batch.pk}-results.csv"'
-        response["X-CJ-Export-Schema"] = f"{results_document.SCHEMA_NAME}/{results_document.SCHEMA_VERSION}"
+        response["X-CJ-Export-Schema"] = f"{SCHEMA_NAME}/{SCHEMA_VERSION}"
         return response
 
 
@@ -477,7 +482,7 @@ class BatchExportJSONView(_BatchView):
         description="The `cj-results` document: the batch, every comparison, the Bradley-Terry summary with every "
         "essay's score, grade projections, anchor alignment and costs by judge. The ENG5 research runner writes the "
         "same document as its artefact's `results`.",
-        responses={200: results_document.BatchResults, **error_responses(404)},
+        responses={200: BatchResults, **error_responses(404)},
     )
     def get(self, request: Request, batch_id: int) -> Response:
-        return Response(results_document.batch_results_json(batch=self._batch(request, batch_id)))
+        return Response(batch_results_json(batch=self._batch(request, batch_id)))

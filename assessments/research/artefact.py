@@ -5,7 +5,7 @@
 their opaque ids; the input list maps each id to its file and checksums.
 
 The artefact holds the run (metadata, inputs, estimate, files, warnings); the batch's results are
-`results`, the `cj-results` document of `assessments.results_document` (the one the API and the
+`results`, the `cj-results` document of `assessments.results.schema` (the one the API and the
 admin export), or null when no batch ran. Version 2: the results moved from top-level sections
 (`comparisons`, `bt_summary`, `grade_projections`, `anchor_alignment`, `costs`) into `results`.
 """
@@ -13,14 +13,14 @@ admin export), or null when no batch ran. Version 2: the results moved from top-
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from assessments.results_document import BatchResults
+from assessments.results.schema import BatchResults
 
-SCHEMA_NAME = "cj-eng5-run"
-SCHEMA_VERSION = 2
+SCHEMA_NAME: Final = "cj-eng5-run"
+SCHEMA_VERSION: Final = 2
 Mode = Literal["dry-run", "execute", "anchor-align"]
 
 

@@ -162,6 +162,8 @@ def inventory_collect(sources: Sources, *, include_essays: bool = True) -> Inven
     problems = _Problems()
     ignored: list[str] = []
     warnings: list[str] = []
+    prompt: TextInput | None
+    instructions: TextInput | None
     if sources.assignment_id is not None:
         scale, prompt, instructions, anchors = _from_assignment(sources.assignment_id)
         grades_file = None

@@ -1,7 +1,7 @@
 """What a run will cost before it runs: comparisons, rounds, tokens and dollars.
 
-Comparisons and rounds use the batch workflow's own rules (`workflow.budget_for`,
-`workflow.round_size`); tokens are the gateway's estimate (`prompts.estimate_tokens`, about four
+Comparisons and rounds use the batch workflow's own rules (`budget.budget_for`,
+`budget.round_size`); tokens are the gateway's estimate (`prompts.estimate_tokens`, about four
 characters a token) of the very prompt it would build; prices are the model manifest's.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from assessments import workflow
+from assessments.budget import budget_for, round_size
 from assessments.research.artefact import Estimate, TokenEstimate
 from assessments.research.inventory import Inventory
 from cjproject.errors import InvalidInput
@@ -21,6 +21,7 @@ from llmgateway.manifest import cost_usd, default_model, manifest, model_get
 from llmgateway.prompts import build_prompt, estimate_tokens
 from llmgateway.schemas import ANSWER_JSON_SCHEMA, LLMConfigOverrides, ManifestModel, PromptParts, Usage
 from llmgateway.services import batching_mode_resolve, provider_resolve
+from llmgateway.vocabulary import MOCK_PROVIDER, PROVIDER_BATCH_API
 
 # An answer is {winner, justification of at most three sentences, confidence} plus the tool or
 # JSON wrapper: about 150 output tokens. Reasoning tokens (reasoning models) come on top.
@@ -38,7 +39,7 @@ class JudgeChoice:
 
     @property
     def is_language_model(self) -> bool:
-        return self.provider != "mock"
+        return self.provider != MOCK_PROVIDER
 
 
 def judge_choose(
@@ -58,10 +59,10 @@ def judge_choose(
     warning when it only plans.
     """
     overrides = LLMConfigOverrides(
-        provider_override=provider,  # type: ignore[arg-type]  # argparse restricts the choices
+        provider_override=provider,
         model_override=model,
         temperature_override=temperature,
-        reasoning_effort=reasoning_effort,  # type: ignore[arg-type]
+        reasoning_effort=reasoning_effort,
         system_prompt_override=system_prompt,
         rubric_override=rubric,
     )
@@ -119,7 +120,7 @@ def plan_estimate(
     items = inventory.anchors if anchors_as_students else [*inventory.anchors, *inventory.essays]
     n = len(items)
     k = comparisons_per_essay or settings.CJ_COMPARISONS_PER_ESSAY
-    budget = workflow.budget_for(
+    budget = budget_for(
         n_essays=n, comparisons_per_essay=k, override=max_comparisons, ceiling=settings.CJ_MAX_COMPARISONS_CEILING
     )
     comparisons = budget.max_pairs
@@ -144,7 +145,7 @@ def plan_estimate(
     total_input = math.ceil(comparisons * (fixed + 2 * mean_essay))
     total_output = comparisons * OUTPUT_TOKENS_PER_COMPARISON
     entry = judge.model
-    batch_discount = judge.batching_mode == "provider_batch_api" and entry.capabilities.batch_api
+    batch_discount = judge.batching_mode == PROVIDER_BATCH_API and entry.capabilities.batch_api
     cost = cost_usd(entry, Usage(input_tokens=total_input, output_tokens=total_output), batch=batch_discount)
     caching = entry.capabilities.prompt_caching and system_tokens + static_tokens >= entry.capabilities.min_cacheable_tokens
     cached_cost = None
@@ -198,11 +199,11 @@ def plan_estimate(
 
 
 def _round_sizes(*, n: int, budget: int) -> list[int]:
-    """Round sizes as `services._round_open` plans them when the whole budget is spent."""
+    """Round sizes as `services.rounds.round_open` plans them when the whole budget is spent."""
     sizes: list[int] = []
     used = 0
     for round_no in range(1, settings.CJ_MAX_ROUNDS + 1):
-        size = workflow.round_size(round_no=round_no, n_essays=n, budget=budget, used=used, max_rounds=settings.CJ_MAX_ROUNDS)
+        size = round_size(round_no=round_no, n_essays=n, budget=budget, used=used, max_rounds=settings.CJ_MAX_ROUNDS)
         if size == 0 or n < 2:
             break
         if round_no == 1:

@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt
 
 from assessments.plots import PlotRow, caterpillar_png
 from assessments.research.artefact import RunArtefact
+from assessments.results.schema import BatchResults
 
 ANCHOR_COLOUR = "#c0392b"
 STUDENT_COLOUR = "#2c3e50"
@@ -53,15 +54,21 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
+def _results(artefact: RunArtefact) -> BatchResults:
+    """The run's results: plots are drawn only for runs that have some."""
+    assert artefact.results is not None
+    return artefact.results
+
+
 def _caterpillar(artefact: RunArtefact, path: Path) -> Path:
     """The admin's caterpillar plot (`assessments.plots.caterpillar_png`), written to a file."""
-    results = artefact.results
+    results = _results(artefact)
     rows = [
         PlotRow(label=e.id[:8], theta=e.theta, se=e.se or 0.0, anchor_grade=e.grade if e.role == "anchor" else None)
-        for e in results.bt_summary.essays  # type: ignore[union-attr]
+        for e in results.bt_summary.essays
         if e.theta is not None
     ]
-    grading = results.grade_projections  # type: ignore[union-attr]
+    grading = results.grade_projections
     path.write_bytes(
         caterpillar_png(
             rows=rows,
@@ -75,31 +82,31 @@ def _caterpillar(artefact: RunArtefact, path: Path) -> Path:
 
 
 def _anchor_alignment(artefact: RunArtefact, path: Path) -> Path:
-    alignment = artefact.results.anchor_alignment  # type: ignore[union-attr]
+    alignment = _results(artefact).anchor_alignment
+    assert alignment is not None  # drawn only for runs with graded anchors
     grades = artefact.run.grades
-    theta_of = {e.id: e for e in artefact.results.bt_summary.essays}  # type: ignore[union-attr]
+    theta_of = {e.id: e for e in _results(artefact).bt_summary.essays}
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for standing in alignment.anchors:  # type: ignore[union-attr]
+    for standing in alignment.anchors:
         essay = theta_of[standing.id]
         x = grades.index(standing.grade)
-        ax.errorbar(x, essay.theta, yerr=1.96 * (essay.se or 0.0), fmt="o", color=ANCHOR_COLOUR, capsize=3)
+        ax.errorbar(x, essay.theta or 0.0, yerr=1.96 * (essay.se or 0.0), fmt="o", color=ANCHOR_COLOUR, capsize=3)
         ax.annotate(standing.id[:8], (x, essay.theta or 0.0), fontsize=6, xytext=(4, 2), textcoords="offset points")
     ax.set_xticks(range(len(grades)))
     ax.set_xticklabels(grades)
     ax.set_xlabel("expert grade")
     ax.set_ylabel("θ (logits), 95% interval")
-    tau = alignment.kendall_tau  # type: ignore[union-attr]
+    tau = alignment.kendall_tau
     tau_text = f"Kendall τ = {tau:.2f}" if tau is not None else "Kendall τ undefined"
     ax.set_title(
-        f"Anchors: θ against expert grade; {tau_text}, {len(alignment.inversions)} inverted pairs\n"  # type: ignore[union-attr]
-        f"{_subtitle(artefact)}",
+        f"Anchors: θ against expert grade; {tau_text}, {len(alignment.inversions)} inverted pairs\n{_subtitle(artefact)}",
         fontsize=9,
     )
     return _save(fig, path)
 
 
 def _comparisons_per_essay(artefact: RunArtefact, path: Path) -> Path:
-    essays = sorted(artefact.results.bt_summary.essays, key=lambda e: (e.role, -e.comparisons))  # type: ignore[union-attr]
+    essays = sorted(_results(artefact).bt_summary.essays, key=lambda e: (e.role, -e.comparisons))
     fig, ax = plt.subplots(figsize=(max(6.0, 0.2 * len(essays) + 2), 3.8))
     colours = [ANCHOR_COLOUR if e.role == "anchor" else STUDENT_COLOUR for e in essays]
     ax.bar(range(len(essays)), [e.comparisons for e in essays], color=colours)
@@ -111,7 +118,7 @@ def _comparisons_per_essay(artefact: RunArtefact, path: Path) -> Path:
 
 
 def _position_bias(artefact: RunArtefact, path: Path) -> Path:
-    decided = [c for c in artefact.results.comparisons if c.winner]  # type: ignore[union-attr]
+    decided = [c for c in _results(artefact).comparisons if c.winner]
     rounds = sorted({c.round for c in decided})
     labels, shares, errors = [], [], []
     for group, label in [*(([c for c in decided if c.round == r], f"round {r}") for r in rounds), (decided, "all")]:
@@ -127,7 +134,7 @@ def _position_bias(artefact: RunArtefact, path: Path) -> Path:
     ax.set_xticklabels(labels, fontsize=8)
     ax.set_ylim(0, 1)
     ax.set_ylabel("P(essay shown first wins)")
-    order = artefact.results.bt_summary.order_effect if artefact.results else None
+    order = _results(artefact).bt_summary.order_effect if artefact.results else None
     fitted = f"; fitted order effect {order:+.2f} logits" if order is not None else ""
     ax.set_title(f"Position bias{fitted}\n{_subtitle(artefact)}", fontsize=9)
     return _save(fig, path)

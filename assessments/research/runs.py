@@ -4,7 +4,7 @@
 `batch_create`); the caller starts it with `services.batch_start`. `batch_wait` follows it;
 `artefact_build` turns the inventory, the estimate and (when there is one) the finished batch
 into a `RunArtefact`, whose `results` is the batch's `cj-results` document
-(`results_document.batch_results_document`, the one the API exports). Essays are sent and stored
+(`results.building.batch_results_document`, the one the API exports). Essays are sent and stored
 under their opaque ids only.
 """
 
@@ -26,7 +26,7 @@ from assessments.models import Assignment, Batch, ContextOrigin
 from assessments.research import artefact as schema
 from assessments.research.inventory import InputDocument, Inventory
 from assessments.research.planning import JudgeChoice
-from assessments.results_document import batch_results_document
+from assessments.results.building import batch_results_document
 from assessments.schemas import ANCHOR_ID_PREFIX
 
 RUNNER_VERSION = "1.0"
@@ -188,7 +188,7 @@ def _inputs(inventory: Inventory) -> schema.Inputs:
     def essay(doc: InputDocument) -> schema.InputEssay:
         return schema.InputEssay(
             id=doc.id,
-            role=doc.role,  # type: ignore[arg-type]
+            role=doc.role,
             file=doc.file,
             format=doc.format,
             file_sha256=doc.file_sha256,

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from assessments.research.artefact import ArtefactFile, RunArtefact
 from assessments.research.plots import plots_draw
-from assessments.results_document import AnchorAlignment, BatchResults
-from assessments.selectors import EXPORT_COLUMNS
+from assessments.results.building import essay_results
+from assessments.results.schema import AnchorAlignment, BatchResults, EssayResult
+from assessments.results.writers import essay_results_csv_write
 
 ARTEFACT_NAME = "artefact.json"
 SCHEMA_FILE_NAME = "artefact.schema.json"
@@ -57,10 +58,7 @@ def artefacts_write(artefact: RunArtefact, out: Path) -> tuple[Path, RunArtefact
     written.append((report, "markdown"))
     final = artefact.model_copy(
         update={
-            "files": [
-                ArtefactFile(name=p.name, kind=kind, bytes=p.stat().st_size, sha256=file_sha256(p))  # type: ignore[arg-type]
-                for p, kind in written
-            ]
+            "files": [ArtefactFile(name=p.name, kind=kind, bytes=p.stat().st_size, sha256=file_sha256(p)) for p, kind in written]
         }
     )
     path = out / ARTEFACT_NAME
@@ -68,41 +66,14 @@ def artefacts_write(artefact: RunArtefact, out: Path) -> tuple[Path, RunArtefact
     return path, final
 
 
-def results_rows(results: BatchResults) -> list[dict[str, object]]:
-    """One row per essay, best first, in the columns of the batch export (`EXPORT_COLUMNS`)."""
-    projected = {p.id: p for p in results.grade_projections.essays}
-    rows = []
-    for essay in results.bt_summary.essays:
-        grade = projected.get(essay.id)
-        scored = essay.theta is not None and essay.se is not None
-        rows.append(
-            {
-                "rank": essay.rank,
-                "essay_id": essay.id,
-                "role": essay.role,
-                "anchor_grade": essay.grade or "",
-                "theta": essay.theta,
-                "se": essay.se,
-                "theta_low_95": essay.theta - 1.96 * essay.se if scored else None,  # type: ignore[operator]
-                "theta_high_95": essay.theta + 1.96 * essay.se if scored else None,  # type: ignore[operator]
-                "comparisons": essay.comparisons,
-                "wins": essay.wins,
-                "infit": essay.infit,
-                "outfit": essay.outfit,
-                "projected_grade": grade.grade if grade else "",
-                "grade_probability": grade.probability if grade else None,
-                "grade_confidence": grade.confidence if grade else "",
-                "expected_grade": grade.expected_grade if grade else None,
-            }
-        )
-    return rows
+def results_rows(results: BatchResults) -> list[EssayResult]:
+    """One row per essay, best first, built from the document as the batch export builds them."""
+    return essay_results(results.bt_summary.essays, results.grade_projections.essays)
 
 
 def _results_csv(results: BatchResults, path: Path) -> Path:
     with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS)
-        writer.writeheader()
-        writer.writerows(results_rows(results))
+        essay_results_csv_write(results_rows(results), handle)
     return path
 
 
@@ -175,11 +146,11 @@ def report_markdown(artefact: RunArtefact, *, files: list[str]) -> str:
             "|---:|---|---|---|---:|---:|---:|---:|",
         ]
         for row in results_rows(results):
-            grade = row["anchor_grade"] or row["projected_grade"] or "–"
-            probability = "" if row["anchor_grade"] else _f(row["grade_probability"])  # type: ignore[arg-type]
+            grade = row.anchor_grade or row.projected_grade or "–"
+            probability = "" if row.anchor_grade else _f(row.grade_probability)
             lines.append(
-                f"| {row['rank'] or '–'} | `{row['essay_id']}` | {row['role']} | {grade} | {_f(row['theta'])} "  # type: ignore[arg-type]
-                f"| {_f(row['se'])} | {row['comparisons']} | {probability} |"  # type: ignore[arg-type]
+                f"| {row.rank or '–'} | `{row.essay_id}` | {row.role} | {grade} | {_f(row.theta)} "
+                f"| {_f(row.se)} | {row.comparisons} | {probability} |"
             )
         grading = results.grade_projections
         if not grading.available and run.mode == "execute":

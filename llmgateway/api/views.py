@@ -8,7 +8,7 @@ the client's own.
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -25,7 +25,8 @@ from rest_framework.views import APIView
 from cjproject.api import IDEMPOTENCY_HEADER, Idempotency, error_response, error_responses
 from cjproject.errors import InvalidInput, fields_from_pydantic
 from llmgateway import selectors, services
-from llmgateway.metrics import EXTRA_COLLECTORS, RedisCollector
+from llmgateway.collector import RedisCollector
+from llmgateway.metrics import EXTRA_COLLECTORS
 from llmgateway.models import LLMRequest
 from llmgateway.schemas import ComparisonRequestIn, PromptParts
 
@@ -113,31 +114,30 @@ class ComparisonCreateView(GatewayAPIView):
                 "webhooks are off", fields={"webhook_url": ["this server signs no webhooks (LLM_WEBHOOK_SECRET unset)"]}
             )
         idempotency = Idempotency.of(request)
-        stored_key = f"{request.user.pk}:{idempotency.key}" if idempotency.key else None
-        if stored_key and (existing := LLMRequest.objects.filter(idempotency_key=stored_key).first()):
+        if idempotency.key and (
+            existing := selectors.comparison_request_by_key(owner=request.user, idempotency_key=idempotency.key)
+        ):
             return self._replay(existing, idempotency)
         try:
-            with transaction.atomic():
-                llm_request = services.comparison_request_create(
-                    parts=PromptParts(
-                        student_prompt=body.student_prompt,
-                        instructions=body.instructions,
-                        essay_a=body.essay_a,
-                        essay_b=body.essay_b,
-                    ),
-                    overrides=body.llm_config_overrides,
-                    metadata=body.metadata,
-                    owner=request.user,
-                    webhook_url=str(body.webhook_url or ""),
-                    idempotency_key=stored_key,
-                    idempotency_body_sha256=idempotency.body_sha256,
-                )
-                pk = llm_request.pk
-                transaction.on_commit(
-                    lambda: services.comparison_signatures(request_ids=[pk], batching_mode="per_request")[0].apply_async()
-                )
+            llm_request = services.comparison_request_submit(
+                parts=PromptParts(
+                    student_prompt=body.student_prompt,
+                    instructions=body.instructions,
+                    essay_a=body.essay_a,
+                    essay_b=body.essay_b,
+                ),
+                overrides=body.llm_config_overrides,
+                metadata=body.metadata,
+                owner=request.user,
+                webhook_url=str(body.webhook_url or ""),
+                idempotency_key=idempotency.key,
+                idempotency_body_sha256=idempotency.body_sha256,
+            )
         except IntegrityError:  # the same key, sent twice at once: the other one won
-            return self._replay(LLMRequest.objects.get(idempotency_key=stored_key), idempotency)
+            existing = selectors.comparison_request_by_key(owner=request.user, idempotency_key=idempotency.key or "")
+            if existing is None:
+                raise
+            return self._replay(existing, idempotency)
         return self._accepted(llm_request)
 
     def _replay(self, existing: LLMRequest, idempotency: Idempotency) -> Response:

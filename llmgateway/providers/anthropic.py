@@ -118,6 +118,7 @@ class AnthropicProvider:
     def batch_submit(self, items: list[tuple[str, dict[str, Any]]]) -> str:
         requests = [{"custom_id": cid, "params": req} for cid, req in items]
         with sdk_errors(anthropic, anthropic.AnthropicError):
+            # The SDK types each item as a TypedDict; ours is the canonical request dict it was built from.
             job = self._client().messages.batches.create(requests=requests)  # type: ignore[arg-type]
         return job.id
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from functools import cache
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 import openai
 from django.conf import settings
@@ -33,7 +33,7 @@ from llmgateway.providers.base import (
 from llmgateway.schemas import ANSWER_JSON_SCHEMA, ANSWER_TOOL_NAME, LLMConfigOverrides, ManifestModel, Usage
 
 DEFAULT_MAX_TOKENS = 1024
-CHAT_ENDPOINT = "/v1/chat/completions"
+CHAT_ENDPOINT: Final = "/v1/chat/completions"
 _RESPONSE_FORMAT = {
     "type": "json_schema",
     "json_schema": {"name": ANSWER_TOOL_NAME, "strict": True, "schema": ANSWER_JSON_SCHEMA},

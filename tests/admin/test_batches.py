@@ -8,7 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from assessments.models import Batch
-from assessments.results_document import BatchResults
+from assessments.results.schema import BatchResults
 from tests.admin.conftest import finished_batch, make_assignment
 from tests.conftest import ESSAY_TEXTS
 

@@ -5,7 +5,7 @@ import io
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from assessments.admin_forms import read_uploads, split_pasted
+from assessments.admin.forms import read_uploads, split_pasted
 from assessments.engine.scales import get_scale
 from assessments.files import grade_from_file_name
 from assessments.plots import PlotRow, caterpillar_png

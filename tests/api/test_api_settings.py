@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-import runpy
-from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.settings_docs import README, documented_defaults, settings_with
+
 API_SETTINGS = [
     "CJ_API_MAX_ESSAYS_PER_BATCH",
     "CJ_API_MAX_ESSAY_CHARS",
@@ -20,18 +19,14 @@ API_SETTINGS = [
 
 
 def _settings_with(monkeypatch, **environ):
-    for name in API_SETTINGS:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in environ.items():
-        monkeypatch.setenv(name, value)
-    return runpy.run_path(str(ROOT / "cjproject" / "settings.py"))
+    return settings_with(monkeypatch, unset=API_SETTINGS, **environ)
 
 
 @pytest.mark.parametrize("variable", API_SETTINGS)
 def test_documented_defaults_equal_code_defaults(monkeypatch, variable):
-    documented = re.search(rf"^# {variable}=(.*)$", (ROOT / ".env.example").read_text(), re.MULTILINE)
-    assert documented and str(_settings_with(monkeypatch)[variable]) == documented[1]
-    assert f"| `{variable}` | `{documented[1]}` |" in (ROOT / "README.md").read_text()
+    documented = documented_defaults().get(variable)
+    assert documented is not None and str(_settings_with(monkeypatch)[variable]) == documented
+    assert f"| `{variable}` | `{documented}` |" in README.read_text()
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import io
 import pytest
 
 from assessments.models import Batch, BatchState, EssayRole
-from assessments.results_document import BatchResults
+from assessments.results.schema import BatchResults
 from tests.api.conftest import error_of
 from tests.conftest import essays
 
@@ -302,7 +302,7 @@ def test_staff_cancel_any_batch(owner, as_staff):
 def test_the_api_export_is_the_document_the_research_runner_writes_as_results(owner, as_owner, finished_batch):
     """One schema: the export validates against `BatchResults`, the model of `RunArtefact.results`."""
     from assessments.research.artefact import RunArtefact
-    from assessments.results_document import batch_results_document
+    from assessments.results.building import batch_results_document
 
     batch = finished_batch(owner, n=4, options={"comparisons_per_essay": 3})
     exported = as_owner.get(f"/api/v1/batches/{batch.pk}/export.json").json()

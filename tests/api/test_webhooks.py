@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from assessments import webhooks
 from assessments.models import Batch
-from assessments.tasks import send_batch_webhook
+from assessments.services import webhooks
+from assessments.tasks import batch_webhook_deliver as send_batch_webhook
 from tests.conftest import essays
 
 pytestmark = pytest.mark.django_db

@@ -4,6 +4,7 @@ import pytest
 
 from assessments import services
 from assessments.models import Batch, Comparison
+from assessments.services import rounds
 from cjproject.errors import InvalidInput
 from llmgateway.models import LLMRequest
 from tests.conftest import essays, run_batch
@@ -16,7 +17,7 @@ def _finished(owner, n=6, **request):
 
 
 def test_cancel_stops_sending_and_cancels_waiting_comparisons(owner, monkeypatch):
-    monkeypatch.setattr(services, "round_dispatch", lambda **kwargs: None)  # round 1 planned, never sent
+    monkeypatch.setattr(rounds, "round_dispatch", lambda **kwargs: None)  # round 1 planned, never sent
     batch = services.batch_create(owner=owner, request={"essays": essays(6)})
     services.batch_start(batch_id=batch.pk)
     assert services.batch_cancel(batch_id=batch.pk) is True
@@ -87,7 +88,7 @@ def test_continue_refuses_bad_input_naming_the_field(owner, kwargs, field):
 
 
 def test_a_running_batch_cannot_be_continued(owner, monkeypatch):
-    monkeypatch.setattr(services, "round_dispatch", lambda **kwargs: None)
+    monkeypatch.setattr(rounds, "round_dispatch", lambda **kwargs: None)
     batch = services.batch_create(owner=owner, request={"essays": essays(4)})
     services.batch_start(batch_id=batch.pk)
     with pytest.raises(InvalidInput) as excinfo:

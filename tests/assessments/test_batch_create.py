@@ -2,7 +2,7 @@
 
 import pytest
 
-from assessments import services
+from assessments import selectors, services
 from assessments.models import AnchorEssay, Assignment, Batch, Essay
 from cjproject.errors import InvalidInput
 from tests.conftest import essays
@@ -50,7 +50,7 @@ def test_the_stored_request_rehydrates_with_its_overrides(owner):
         owner=owner,
         request={"essays": essays(3), "llm_config_overrides": {"temperature_override": 0.0, "max_tokens_override": 300}},
     )
-    request = services.batch_request(batch=Batch.objects.get(pk=batch.pk))
+    request = selectors.batch_request(batch=Batch.objects.get(pk=batch.pk))
     assert request.llm_config_overrides.temperature_override == 0.0
     assert request.llm_config_overrides.max_tokens_override == 300
     assert [e.id for e in request.essays] == ["e1", "e2", "e3"]

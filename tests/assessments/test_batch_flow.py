@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from assessments import services
 from assessments.models import Batch, Comparison
+from assessments.services import rounds
 from llmgateway.models import LLMRequest
 from llmgateway.services import comparison_execute
 from tests.conftest import essays, run_batch
@@ -94,7 +95,7 @@ def test_starting_twice_sends_one_first_round(owner):
 
 def test_the_sweeper_drives_a_round_whose_body_never_ran(owner, monkeypatch):
     # The header runs, the body is lost (as when a worker dies or Redis drops the chord counter).
-    monkeypatch.setattr(services, "chord", lambda header: lambda body: [task.apply() for task in header])
+    monkeypatch.setattr(rounds, "chord", lambda header: lambda body: [task.apply() for task in header])
     batch = services.batch_create(owner=owner, request={"essays": essays(6)})
     services.batch_start(batch_id=batch.pk)
     stuck = Batch.objects.get(pk=batch.pk)
@@ -111,7 +112,7 @@ def test_the_sweeper_drives_a_round_whose_body_never_ran(owner, monkeypatch):
 
 
 def test_the_sweeper_fails_a_batch_that_stopped_progressing(owner, monkeypatch, settings):
-    monkeypatch.setattr(services, "round_dispatch", lambda **kwargs: None)  # nothing is ever sent
+    monkeypatch.setattr(rounds, "round_dispatch", lambda **kwargs: None)  # nothing is ever sent
     batch = services.batch_create(owner=owner, request={"essays": essays(4)})
     services.batch_start(batch_id=batch.pk)
     report = services.batch_sweep(now=timezone.now() + timedelta(seconds=settings.CJ_STALL_TIMEOUT_SECONDS + 1))

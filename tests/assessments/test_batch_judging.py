@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from assessments import services
 from assessments.models import Batch, Comparison
+from assessments.services import rounds
 from cjproject.errors import InvalidInput
 from llmgateway.providers import mock
 from llmgateway.providers.base import ProviderError
@@ -94,7 +95,7 @@ def test_overrides_reach_the_provider_in_round_three_and_in_a_retry(owner, monke
 
 
 def test_the_sweeper_resends_comparisons_whose_lease_expired(owner, monkeypatch, settings):
-    monkeypatch.setattr(services, "chord", lambda header: lambda body: None)  # sent, then lost
+    monkeypatch.setattr(rounds, "chord", lambda header: lambda body: None)  # sent, then lost
     batch = services.batch_create(owner=owner, request={"essays": essays(6)})
     services.batch_start(batch_id=batch.pk)
     assert Comparison.objects.filter(batch=batch, status="sent").count() == Batch.objects.get(pk=batch.pk).comparisons_planned
@@ -112,7 +113,7 @@ def test_the_sweeper_resends_comparisons_whose_lease_expired(owner, monkeypatch,
 
 
 def test_a_comparison_sent_too_often_fails_as_lost_and_is_counted(owner, monkeypatch, settings):
-    monkeypatch.setattr(services, "chord", lambda header: lambda body: None)
+    monkeypatch.setattr(rounds, "chord", lambda header: lambda body: None)
     batch = services.batch_create(owner=owner, request={"essays": essays(4)})
     services.batch_start(batch_id=batch.pk)
     Comparison.objects.filter(batch=batch).update(attempt=settings.CJ_MAX_SEND_ATTEMPTS)
@@ -141,7 +142,7 @@ def test_metrics_count_rounds_decisions_and_batches_by_state(owner, client):
 def _stuck_in_a_provider_batch_job(owner, monkeypatch, *, polled_at):
     from llmgateway.models import LLMRequest, ProviderBatchJob
 
-    monkeypatch.setattr(services, "chord", lambda header: lambda body: None)  # sent; results come later
+    monkeypatch.setattr(rounds, "chord", lambda header: lambda body: None)  # sent; results come later
     batch = services.batch_create(owner=owner, request={"essays": essays(4)})
     services.batch_start(batch_id=batch.pk)
     monkeypatch.undo()

@@ -184,7 +184,7 @@ def beat_ahead_seconds() -> float:
 
 
 def simulate_beat() -> dict[str, list[int]]:
-    """What beat's `assessments.sweep_batches` would do once the lease and the grace have passed."""
+    """What beat's `assessments.batch_sweep` would do once the lease and the grace have passed."""
     from assessments import services
 
     return services.batch_sweep(now=timezone.now() + timedelta(seconds=beat_ahead_seconds()))

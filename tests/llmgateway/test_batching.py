@@ -9,9 +9,11 @@ from assessments import services as cj_services
 from assessments.models import Batch
 from llmgateway import services
 from llmgateway.models import LLMRequest, ProviderBatchJob
+from llmgateway.providers import PROVIDER_CLASSES
 from llmgateway.providers.base import ProviderError, ProviderReply
 from llmgateway.providers.mock import MockProvider
 from llmgateway.schemas import LLMConfigOverrides, PromptParts
+from llmgateway.services import calls
 from tests.conftest import essays
 from tests.llmgateway.conftest import STRONG, WEAK
 from tests.llmgateway.test_comparison_service import GOOD
@@ -78,7 +80,7 @@ class BarrierProvider(MockProvider):
 @pytest.mark.django_db(transaction=True)
 def test_a_bundle_keeps_its_calls_in_flight_at_once(monkeypatch):
     BarrierProvider.barrier = threading.Barrier(40)
-    monkeypatch.setitem(services._PROVIDERS, "mock", BarrierProvider)
+    monkeypatch.setitem(PROVIDER_CLASSES, "mock", BarrierProvider)
     ids = _requests(40)
     report = services.comparison_run(request_ids=ids, concurrent=True)
     assert report.delivered == 40 and not report.retry_ids
@@ -104,10 +106,10 @@ class ByRequestProvider(MockProvider):
 
 @pytest.mark.django_db(transaction=True)
 def test_one_items_failure_never_fails_or_repeats_another(monkeypatch):
-    monkeypatch.setitem(services._PROVIDERS, "mock", ByRequestProvider)
+    monkeypatch.setitem(PROVIDER_CLASSES, "mock", ByRequestProvider)
     ByRequestProvider.calls = []
     delivered = []
-    monkeypatch.setattr(services, "comparison_deliver", lambda *, result, callback: delivered.append(result.request_id))
+    monkeypatch.setattr(calls, "comparison_deliver", lambda *, result, callback: delivered.append(result.request_id))
     ids = {
         kind: services.comparison_request_create(
             parts=PromptParts(essay_a="a", essay_b="b"), overrides=None, metadata={"kind": kind}

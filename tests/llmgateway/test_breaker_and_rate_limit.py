@@ -5,6 +5,7 @@ import pytest
 from llmgateway import services
 from llmgateway.breaker import breaker_allow, breaker_record, breaker_states
 from llmgateway.models import LLMRequest
+from llmgateway.providers import PROVIDER_CLASSES
 from llmgateway.providers.base import ProviderError, RateLimitInfo
 from llmgateway.ratelimit import rate_acquire, rate_observe
 from llmgateway.schemas import PromptParts
@@ -17,7 +18,7 @@ MOCK = {"provider": "mock", "model": "mock-heuristic-v1"}
 
 @pytest.fixture
 def scripted(monkeypatch):
-    monkeypatch.setitem(services._PROVIDERS, "mock", ScriptedProvider)
+    monkeypatch.setitem(PROVIDER_CLASSES, "mock", ScriptedProvider)
     ScriptedProvider.calls = 0
     return ScriptedProvider
 

@@ -8,9 +8,11 @@ from cjproject.errors import InvalidInput
 from llmgateway import services
 from llmgateway.models import LLMRequest
 from llmgateway.prompts import build_prompt
+from llmgateway.providers import PROVIDER_CLASSES
 from llmgateway.providers.base import ProviderError, ProviderReply
 from llmgateway.providers.mock import MockProvider, text_quality
 from llmgateway.schemas import LLMConfigOverrides, PromptParts, Usage
+from llmgateway.services import calls
 from llmgateway.store import key, shared_redis
 from tests.llmgateway.conftest import STRONG, WEAK
 
@@ -31,7 +33,7 @@ class ScriptedProvider(MockProvider):
 
 @pytest.fixture
 def scripted(monkeypatch):
-    monkeypatch.setitem(services._PROVIDERS, "mock", ScriptedProvider)
+    monkeypatch.setitem(PROVIDER_CLASSES, "mock", ScriptedProvider)
     ScriptedProvider.calls = 0
     return ScriptedProvider
 
@@ -248,7 +250,7 @@ def test_the_task_retries_through_a_celery_countdown_and_delivers_once(scripted,
         raise _Retried
 
     monkeypatch.setattr(tasks.run_comparison, "retry", retry)
-    monkeypatch.setattr(services, "comparison_deliver", lambda *, result, callback: delivered.append(result))
+    monkeypatch.setattr(calls, "comparison_deliver", lambda *, result, callback: delivered.append(result))
     request = _request()
     with pytest.raises(_Retried):
         tasks.run_comparison(request.pk)  # as a worker runs it: not eager

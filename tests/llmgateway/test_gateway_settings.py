@@ -3,7 +3,8 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from tests.test_settings import _documented_defaults, _settings_with
+from tests.settings_docs import documented_defaults as _documented_defaults
+from tests.settings_docs import settings_with as _settings_with
 
 GATEWAY_VARIABLES = [
     "LLM_BATCHING_MODE",

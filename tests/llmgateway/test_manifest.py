@@ -7,7 +7,8 @@ import pytest
 
 from llmgateway import manifest as manifest_module
 from llmgateway.manifest import ManifestError, cost_usd, default_model, manifest, manifest_load, model_get
-from llmgateway.schemas import PROVIDERS, Usage
+from llmgateway.schemas import Usage
+from llmgateway.vocabulary import PROVIDERS
 
 
 def test_the_shipped_manifest_is_valid_with_one_default_per_provider():

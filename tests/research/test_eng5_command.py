@@ -18,7 +18,7 @@ from assessments.models import Assignment, Batch
 from assessments.research.artefact import SCHEMA_VERSION, RunArtefact
 from assessments.research.inventory import SAMPLE_DIR
 from assessments.research.writers import file_sha256
-from assessments.results_document import BatchResults
+from assessments.results.schema import BatchResults
 from llmgateway.models import LLMRequest
 from tests.research.conftest import inputs_of
 

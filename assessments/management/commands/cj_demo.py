@@ -7,7 +7,6 @@ prints the ranking. The default judge is the offline mock: NOT a language model.
 
 from __future__ import annotations
 
-import csv
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from assessments import selectors, services
 from assessments.files import read_grades_csv, read_text_file, read_text_folder
 from assessments.models import Batch
+from assessments.results.writers import essay_results_csv_write
 from cjproject.errors import InvalidInput
+from llmgateway.vocabulary import MOCK_PROVIDER
 
 DEFAULT_SAMPLE = Path(settings.BASE_DIR) / "samples" / "eng5_role_models"
 DEMO_USERNAME = "demo"
@@ -77,7 +78,7 @@ class Command(BaseCommand):
         return services.batch_create(owner=owner, request=request)
 
     def _judge(self, batch: Batch) -> str:
-        if settings.LLM_DEFAULT_PROVIDER == "mock":
+        if settings.LLM_DEFAULT_PROVIDER == MOCK_PROVIDER:
             return "offline mock judge (heuristic text features, NOT a language model)"
         return settings.LLM_DEFAULT_PROVIDER
 
@@ -96,13 +97,11 @@ class Command(BaseCommand):
 
     def _export(self, batch: Batch, path: Path | None) -> None:
         # The file name says who judged: its rows carry no other trace of it.
-        suffix = "-offline-mock-judge-not-an-llm" if settings.LLM_DEFAULT_PROVIDER == "mock" else ""
+        suffix = "-offline-mock-judge-not-an-llm" if settings.LLM_DEFAULT_PROVIDER == MOCK_PROVIDER else ""
         path = path or Path(settings.BASE_DIR) / "var" / f"demo-batch-{batch.pk}{suffix}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=selectors.EXPORT_COLUMNS)
-            writer.writeheader()
-            writer.writerows(selectors.batch_export_rows(batch=batch))
+            essay_results_csv_write(selectors.batch_result_rows(batch=batch), handle)
         self.stdout.write("")
         self.stdout.write(f"Results: {path}")
         self.stdout.write(
@@ -114,11 +113,12 @@ class Command(BaseCommand):
     def _print(self, batch: Batch) -> None:
         progress = selectors.batch_progress(batch=batch)
         meta = batch.processing_metadata
-        scoring, grading, alignment = meta.get("scoring", {}), meta.get("grading", {}), meta.get("anchor_alignment", {})
+        results = selectors.batch_results(batch=batch)
+        scoring, grading, alignment = meta.get("scoring", {}), results.grading, results.anchor_alignment
         self.stdout.write("")
         header = f"{'rank':>4}  {'essay':<14} {'role':<7} {'theta':>6} {'± SE':>5} {'comp':>4}  {'grade':<6} {'P':>5}  confidence"
         self.stdout.write(header)
-        for row in selectors.batch_ranking(batch=batch):
+        for row in results.essays:
             theta = f"{row.theta:6.2f}" if row.theta is not None else "     -"
             se = f"{row.se:5.2f}" if row.se is not None else "    -"
             if row.anchor_grade:
@@ -128,7 +128,7 @@ class Command(BaseCommand):
                 probability = f"{row.grade_probability:.2f}" if row.grade_probability is not None else ""
                 confidence = row.grade_confidence
             rank = row.rank or "-"
-            line = f"{rank:>4}  {row.external_id:<14} {row.role:<7} {theta} {se} {row.comparisons:>4}"
+            line = f"{rank:>4}  {row.essay_id:<14} {row.role:<7} {theta} {se} {row.comparisons:>4}"
             self.stdout.write(f"{line}  {grade:<6} {probability:>5}  {confidence}")
         self.stdout.write("")
         ssr = scoring.get("ssr")
@@ -147,19 +147,19 @@ class Command(BaseCommand):
                 ending="",
             )
         self.stdout.write("")
-        if not grading.get("available", False):
-            self.stdout.write(f"Grades: not projected ({grading.get('reason', 'no scoring yet')})")
-        if alignment:
-            tau = alignment.get("kendall_tau")
+        if not grading.available:
+            self.stdout.write(f"Grades: not projected ({grading.reason or 'no scoring yet'})")
+        if alignment is not None:
+            tau = alignment.kendall_tau
             self.stdout.write(
                 f"Anchor alignment: Kendall tau {tau:.2f}" if tau is not None else "Anchor alignment: tau not available",
                 ending="",
             )
             self.stdout.write(
-                f"; {len(alignment['inversions'])} inverted anchor pairs; zero-win anchors: "
-                f"{', '.join(alignment['zero_win_anchors']) or 'none'}"
+                f"; {len(alignment.inversions)} inverted anchor pairs; zero-win anchors: "
+                f"{', '.join(a.id for a in alignment.zero_win_anchors) or 'none'}"
             )
-        if settings.LLM_DEFAULT_PROVIDER == "mock":
+        if settings.LLM_DEFAULT_PROVIDER == MOCK_PROVIDER:
             self.stdout.write(
                 "Judge: the offline mock (surface text features), NOT a language model: this ranking shows the flow, "
                 "not a real assessment."

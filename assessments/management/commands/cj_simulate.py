@@ -66,7 +66,7 @@ class Command(BaseCommand):
             return
         report = simulate_batch(config)
         final = report.final
-        summary = {
+        summary: dict[str, Any] = {
             "strategy": config.strategy,
             "judge_agreement": judge_agreement(config.judge),
             "rounds": final.round,

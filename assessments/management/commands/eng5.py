@@ -29,7 +29,7 @@ from assessments.research.planning import JudgeChoice, judge_choose, plan_estima
 from assessments.research.runs import artefact_build, batch_wait, run_batch_create
 from assessments.research.writers import artefacts_write
 from cjproject.errors import InvalidInput
-from llmgateway.schemas import BATCHING_MODES, PROVIDERS
+from llmgateway.vocabulary import BATCHING_MODES, MOCK_PROVIDER, PROVIDERS
 
 MODES = ("plan", "dry-run", "execute", "anchor-align")
 BAR_WIDTH = 30
@@ -81,7 +81,9 @@ class Command(BaseCommand):
             "--assignment-id", type=_positive, help="reuse this assignment's task, instructions, scale and anchors"
         )
         judge = parser.add_argument_group("judge")
-        judge.add_argument("--provider", choices=PROVIDERS, default="mock", help="default: mock (the offline mock, NOT an LLM)")
+        judge.add_argument(
+            "--provider", choices=PROVIDERS, default=MOCK_PROVIDER, help="default: mock (the offline mock, NOT an LLM)"
+        )
         judge.add_argument("--model", help="a model of the manifest (default: the provider's default)")
         judge.add_argument("--temperature", type=float)
         judge.add_argument("--reasoning-effort", choices=("low", "medium", "high"))
@@ -143,7 +145,7 @@ class Command(BaseCommand):
         if mode != "dry-run":
             batch, waited = self._run(inventory, judge, anchors_as_students, options)
         artefact = artefact_build(
-            mode=mode,  # type: ignore[arg-type]
+            mode=mode,  # type: ignore[arg-type]  # argparse restricts it to schema.Mode
             run_id=run_id,
             created_at=created_at,
             inventory=inventory,

@@ -1,14 +1,14 @@
-"""The graders' interface: set up assignments, run batches, watch them and read their results.
+"""The graders' admin site: the ModelAdmins of assignments, batches, essays and comparisons.
 
 Graders are staff users in the "Graders" group (`assessments.graders`). Every queryset here is
 filtered by owner, so a grader sees only their own assignments, batches, essays and comparisons
 (another grader's object redirects to the list with "does not exist"); superusers see all.
-Writes go through `assessments.services`; the pages' figures come from `assessments.admin_views`.
+Writes go through `assessments.services`, reads through `assessments.selectors`; the pages' words
+are `admin.views`'.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from typing import Any
 
@@ -21,8 +21,9 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.views.decorators.http import require_POST
 
-from assessments import admin_views, plots, results_document, selectors, services
-from assessments.admin_forms import (
+from assessments import plots, selectors, services
+from assessments.admin import views
+from assessments.admin.forms import (
     AnchorForm,
     AnchorInlineFormSet,
     AnchorUploadForm,
@@ -40,7 +41,14 @@ from assessments.models import (
     EndReason,
     Essay,
 )
+from assessments.results.schema import MISFIT_INFIT
+from assessments.results.writers import batch_results_json, essay_results_csv_write
+from assessments.selectors import essays as essay_selectors
+from assessments.selectors import judges as judge_selectors
+from assessments.selectors import usage as usage_selectors
+from cjproject.api import request_user
 from cjproject.errors import InvalidInput
+from llmgateway.selectors import usage_summary
 
 
 class OwnedQuerysetMixin:
@@ -49,7 +57,7 @@ class OwnedQuerysetMixin:
     owner_lookup = "owner"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        queryset = super().get_queryset(request)  # type: ignore[misc]
+        queryset = super().get_queryset(request)  # type: ignore[misc]  # a mixin: the ModelAdmin supplies it
         if request.user.is_superuser:
             return queryset
         return queryset.filter(**{self.owner_lookup: request.user})
@@ -62,15 +70,22 @@ class OwnBatchFilter(admin.SimpleListFilter):
     parameter_name = "batch"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        batches = Batch.objects.all() if request.user.is_superuser else Batch.objects.filter(owner=request.user)
+        batches = Batch.objects.all() if request.user.is_superuser else Batch.objects.filter(owner=request_user(request))
         return [
             (str(pk), f"Batch {pk}: {title or 'no assignment'}") for pk, title in batches.values_list("pk", "assignment__title")
         ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() and self.value().isdigit():
-            return queryset.filter(batch_id=int(self.value()))
+        value = self.value()
+        if value and value.isdigit():
+            return queryset.filter(batch_id=int(value))
         return queryset
+
+
+def _missing(model_admin: admin.ModelAdmin, request: HttpRequest, object_id: str) -> HttpResponse:
+    """Back to the list with Django's "does not exist" message: another grader's object, or none."""
+    # Django's own redirect for a missing object; django-stubs does not declare this private method.
+    return model_admin._get_obj_does_not_exist_redirect(request, model_admin.opts, object_id)  # type: ignore[attr-defined]
 
 
 def _form_errors(request: HttpRequest, exc: InvalidInput) -> None:
@@ -129,10 +144,10 @@ class AssignmentAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(n_batches=Count("batches", distinct=True))
 
-    def get_fields(self, request: HttpRequest, obj: Assignment | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Assignment | None = None) -> tuple[str, ...]:
         if obj is not None and self._scale_locked(obj):
-            return ["title", "student_prompt", "instructions", "grade_scale", "custom_grades", "context_origin"]
-        return ["title", "student_prompt", "instructions", "grade_scale", "custom_grades_text", "context_origin"]
+            return ("title", "student_prompt", "instructions", "grade_scale", "custom_grades", "context_origin")
+        return ("title", "student_prompt", "instructions", "grade_scale", "custom_grades_text", "context_origin")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Assignment | None = None) -> list[str]:
         if obj is None:
@@ -152,7 +167,7 @@ class AssignmentAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
 
     @admin.display(description="grades with anchors")
     def anchor_coverage(self, obj: Assignment) -> str:
-        coverage = anchor_coverage(obj)
+        coverage = selectors.assignment_anchor_coverage(assignment=obj)
         covered = sum(1 for row in coverage if row["count"])
         missing = [row["grade"] for row in coverage if not row["count"]]
         text = f"{covered} of {len(coverage)}"
@@ -160,7 +175,7 @@ class AssignmentAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
 
     @admin.display(description="batches", ordering="n_batches")
     def batch_count(self, obj: Assignment) -> int:
-        return obj.n_batches
+        return obj.n_batches  # type: ignore[attr-defined]  # annotated by get_queryset
 
     def save_model(self, request: HttpRequest, obj: Assignment, form: Any, change: bool) -> None:
         if change:
@@ -177,7 +192,7 @@ class AssignmentAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
             return
         data = form.cleaned_data
         created = services.assignment_create(
-            owner=request.user,
+            owner=request_user(request),
             title=data["title"],
             student_prompt=data["student_prompt"],
             instructions=data.get("instructions", ""),
@@ -224,13 +239,13 @@ class AssignmentAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         obj = self.get_object(request, object_id)
         extra = dict(extra_context or {})
         if obj is not None:
-            extra["anchor_coverage"] = anchor_coverage(obj)
+            extra["anchor_coverage"] = selectors.assignment_anchor_coverage(assignment=obj)
         return super().change_view(request, object_id, form_url, extra)
 
     def upload_anchors_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         assignment = self.get_object(request, str(object_id))
         if assignment is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, str(object_id))
+            return _missing(self, request, str(object_id))
         if not (self.has_change_permission(request, assignment) and request.user.has_perm("assessments.add_anchoressay")):
             raise PermissionDenied
         form = AnchorUploadForm(request.POST or None, request.FILES or None, assignment=assignment)
@@ -254,15 +269,9 @@ class AssignmentAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
             "assignment": assignment,
             "form": form,
             "grades": assignment.scale.grades,
-            "anchor_coverage": anchor_coverage(assignment),
+            "anchor_coverage": selectors.assignment_anchor_coverage(assignment=assignment),
         }
         return TemplateResponse(request, "admin/assessments/assignment/upload_anchors.html", context)
-
-
-def anchor_coverage(assignment: Assignment) -> list[dict[str, Any]]:
-    """Each grade of the scale, best first, with how many anchors it has."""
-    counts = dict(assignment.anchors.values_list("grade").annotate(n=Count("pk")).values_list("grade", "n"))
-    return [{"grade": g, "count": counts.get(g, 0)} for g in reversed(assignment.scale.grades)]
 
 
 # --- Batches -----------------------------------------------------------------------------------
@@ -287,7 +296,7 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
 
     @admin.display(description="judge")
     def judge(self, batch: Batch) -> str:
-        return ", ".join(j.label for j in admin_views.batch_judges(batch=batch))
+        return ", ".join(j.label for j in judge_selectors.batch_judges(batch=batch))
 
     @admin.display(description="cost (US$)", ordering="cost_usd")
     def cost(self, batch: Batch) -> str:
@@ -317,7 +326,7 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         return self.get_object(request, str(object_id))
 
     def _missing(self, request: HttpRequest, object_id: Any) -> HttpResponse:
-        return self._get_obj_does_not_exist_redirect(request, self.opts, str(object_id))
+        return _missing(self, request, str(object_id))
 
     # Creating a batch: upload (or paste) essays, pick the assignment, the budget and a judge.
 
@@ -327,19 +336,19 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         form = BatchCreateForm(
             request.POST or None, request.FILES or None, user=request.user, initial={"assignment": request.GET.get("assignment")}
         )
-        estimates: list[admin_views.CostEstimate] = []
+        estimates: list[judge_selectors.CostEstimate] = []
         essays: list[dict[str, str]] = []
         if request.method == "POST" and form.is_valid():
             essays = form.essays
             if "_create" in request.POST:
                 try:
-                    batch = services.batch_create(owner=request.user, request=form.request_data())
+                    batch = services.batch_create(owner=request_user(request), request=form.request_data())
                 except InvalidInput as exc:
                     _form_errors(request, exc)
                 else:
                     self.log_addition(request, batch, [{"added": {}}])
                     if form.cleaned_data["start_now"]:
-                        services.batch_start(batch_id=batch.pk)
+                        services.batch_start_schedule(batch_id=batch.pk)
                         messages.success(request, f"Batch {batch.pk} created with {len(essays)} essays and started.")
                     else:
                         messages.success(request, f"Batch {batch.pk} created with {len(essays)} essays; start it when ready.")
@@ -359,15 +368,15 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         return TemplateResponse(request, "admin/assessments/batch/create.html", context)
 
     @staticmethod
-    def _estimates(form: BatchCreateForm) -> list[admin_views.CostEstimate]:
+    def _estimates(form: BatchCreateForm) -> list[judge_selectors.CostEstimate]:
         assignment = form.cleaned_data.get("assignment")
         texts = [e["text"] for e in form.essays]
         texts += list(assignment.anchors.values_list("text", flat=True)) if assignment else []
-        return admin_views.cost_estimates(
+        return judge_selectors.cost_estimates(
             texts=texts,
             student_prompt=assignment.student_prompt if assignment else "",
             instructions=assignment.instructions if assignment else "",
-            comparisons=admin_views.planned_comparisons(
+            comparisons=judge_selectors.planned_comparisons(
                 n_essays=len(texts), comparisons_per_essay=form.cleaned_data["comparisons_per_essay"]
             ),
         )
@@ -385,20 +394,21 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         batch = self._batch_or_none(request, object_id)
         if batch is None:
             return self._missing(request, object_id)
-        judges = admin_views.batch_judges(batch=batch)
-        summary = admin_views.batch_summary(batch=batch)
-        estimate = admin_views.batch_cost_estimate(batch=batch) if batch.state == BatchState.CREATED else None
+        judges = judge_selectors.batch_judges(batch=batch)
+        results = selectors.batch_results(batch=batch)
+        summary = views.batch_summary(batch=batch, results=results)
+        estimate = judge_selectors.batch_cost_estimate(batch=batch) if batch.state == BatchState.CREATED else None
         can_act = self.has_change_permission(request, batch)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": f"Batch {batch.pk}" + (f": {batch.assignment.title}" if batch.assignment_id else ""),
+            "title": f"Batch {batch.pk}" + (f": {batch.assignment.title}" if batch.assignment is not None else ""),
             "batch": batch,
             "judges": judges,
-            "mock_note": admin_views.MOCK_NOTE if admin_views.batch_judged_by_mock(batch=batch) else "",
+            "mock_note": views.MOCK_NOTE if judge_selectors.batch_judged_by_mock(batch=batch) else "",
             "summary": summary,
-            "rows": admin_views.batch_result_rows(batch=batch),
-            "misfit_infit": admin_views.MISFIT_INFIT,
+            "rows": results.essays,
+            "misfit_infit": MISFIT_INFIT,
             "estimate": estimate,
             "can_start": can_act and batch.state == BatchState.CREATED,
             "can_cancel": can_act and not batch.is_terminal,
@@ -407,7 +417,7 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
             and batch.state in (BatchState.COMPLETED, BatchState.FAILED)
             and batch.end_reason != EndReason.INSUFFICIENT_ESSAYS,
             "continue_form": ContinueForm(initial={"additional_comparisons": max(1, batch.essays.count() * 2)}),
-            "has_plot": any(r.theta is not None for r in admin_views.batch_result_rows(batch=batch)),
+            "has_plot": any(r.theta is not None for r in results.essays),
             "terminal": batch.is_terminal,
         }
         return TemplateResponse(request, "admin/assessments/batch/detail.html", context)
@@ -416,7 +426,7 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         batch = self._batch_or_none(request, object_id)
         if batch is None:
             return JsonResponse({"error": "no such batch"}, status=404)
-        return JsonResponse(admin_views.batch_progress_json(batch=batch))
+        return JsonResponse(views.batch_progress_json(batch=batch))
 
     def plot_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         batch = self._batch_or_none(request, object_id)
@@ -424,9 +434,9 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
             return HttpResponse("no such batch", status=404, content_type="text/plain")
         grading = batch.processing_metadata.get("grading") or {}
         available = grading.get("available", False)
-        is_mock = admin_views.batch_judged_by_mock(batch=batch)
+        is_mock = judge_selectors.batch_judged_by_mock(batch=batch)
         png = plots.caterpillar_png(
-            rows=admin_views.batch_plot_rows(batch=batch),
+            rows=selectors.batch_plot_rows(rows=selectors.batch_result_rows(batch=batch)),
             cuts=grading.get("cuts", []) if available else [],
             grades=grading.get("grades", []) if available else [],
             title=f"Batch {batch.pk}: θ with 95% intervals" + (", grade boundaries dashed" if available else ""),
@@ -438,7 +448,7 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
 
     def _export_name(self, batch: Batch, suffix: str) -> str:
         # The file name says who judged when it was the mock: its rows carry no other trace of it.
-        mock = "-offline-mock-judge-not-an-llm" if admin_views.batch_judged_by_mock(batch=batch) else ""
+        mock = "-offline-mock-judge-not-an-llm" if judge_selectors.batch_judged_by_mock(batch=batch) else ""
         return f"batch-{batch.pk}-results{mock}.{suffix}"
 
     def export_csv_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
@@ -447,9 +457,7 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
             return self._missing(request, object_id)
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{self._export_name(batch, "csv")}"'
-        writer = csv.DictWriter(response, fieldnames=selectors.EXPORT_COLUMNS)
-        writer.writeheader()
-        writer.writerows(selectors.batch_export_rows(batch=batch))
+        essay_results_csv_write(selectors.batch_result_rows(batch=batch), response)
         return response
 
     def export_json_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
@@ -457,7 +465,7 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         if batch is None:
             return self._missing(request, object_id)
         # The `cj-results` document: the one the API exports and the ENG5 runner writes as `results`.
-        response = JsonResponse(results_document.batch_results_json(batch=batch), json_dumps_params={"indent": 2})
+        response = JsonResponse(batch_results_json(batch=batch), json_dumps_params={"indent": 2})
         response["Content-Disposition"] = f'attachment; filename="{self._export_name(batch, "json")}"'
         return response
 
@@ -475,7 +483,7 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         batch = self._acting_on(request, object_id)
         if isinstance(batch, HttpResponse):
             return batch
-        if services.batch_start(batch_id=batch.pk):
+        if services.batch_start_schedule(batch_id=batch.pk):
             self.log_change(request, batch, "started")
             messages.success(request, f"Batch {batch.pk} started.")
         else:
@@ -513,7 +521,9 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         form = ContinueForm(request.POST)
         if not form.is_valid():
             for field, errors in form.errors.items():
-                messages.error(request, f"{form.fields[field].label if field in form.fields else field}: {' '.join(errors)}")
+                messages.error(
+                    request, f"{form.fields[field].label if field in form.fields else field}: {' '.join(str(e) for e in errors)}"
+                )
             return redirect("admin:assessments_batch_change", batch.pk)
         try:
             services.batch_continue(
@@ -540,20 +550,14 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": "Usage: tokens and cost",
-            "by_model": admin_views.usage_by_model(batches=batches),
-            "by_batch": admin_views.usage_by_batch(batches=batches),
-            "total": admin_views.usage_total(batches=batches),
+            "by_model": usage_selectors.usage_by_model(batches=batches),
+            "by_batch": usage_selectors.usage_by_batch(batches=batches),
+            "total": usage_selectors.usage_total(batches=batches),
             "everyone": request.user.is_superuser,
-            "gateway": _gateway_usage(request) if request.user.is_superuser else [],
+            # Every request the gateway served (the API's included): superusers only.
+            "gateway": usage_summary(user=request.user) if request.user.is_superuser else [],
         }
         return TemplateResponse(request, "admin/assessments/batch/usage.html", context)
-
-
-def _gateway_usage(request: HttpRequest) -> list[dict[str, Any]]:
-    """Every request the gateway served (the API's included): superusers only."""
-    from llmgateway.selectors import usage_summary
-
-    return usage_summary(user=request.user)
 
 
 # --- Essays and comparisons (written by the flow; read here) -----------------------------------
@@ -589,7 +593,7 @@ class EssayAdmin(OwnedQuerysetMixin, ReadOnlyMixin, admin.ModelAdmin):
             raise PermissionDenied
         essay = self.get_object(request, object_id)
         if essay is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            return _missing(self, request, object_id)
         batch = essay.batch
         context = {
             **self.admin_site.each_context(request),
@@ -597,11 +601,11 @@ class EssayAdmin(OwnedQuerysetMixin, ReadOnlyMixin, admin.ModelAdmin):
             "title": f"Essay {essay.external_id} (batch {batch.pk})",
             "essay": essay,
             "batch": batch,
-            "record": admin_views.essay_record(essay=essay),
-            "comparisons": admin_views.essay_comparisons(essay=essay),
+            "record": essay_selectors.essay_record(essay=essay),
+            "comparisons": essay_selectors.essay_comparisons(essay=essay),
             "probabilities": sorted(essay.grade_probabilities.items(), key=lambda kv: -kv[1]),
-            "mock_note": admin_views.MOCK_NOTE if admin_views.batch_judged_by_mock(batch=batch) else "",
-            "misfit": essay.infit is not None and essay.infit > admin_views.MISFIT_INFIT,
+            "mock_note": views.MOCK_NOTE if judge_selectors.batch_judged_by_mock(batch=batch) else "",
+            "misfit": essay.infit is not None and essay.infit > MISFIT_INFIT,
         }
         return TemplateResponse(request, "admin/assessments/essay/detail.html", context)
 

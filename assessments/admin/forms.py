@@ -1,4 +1,4 @@
-"""Forms of the graders' admin, and reading the files a grader uploads.
+"""Forms of the graders' admin: assignments and anchors (typed or uploaded), a new batch, a continuation.
 
 Uploaded files are read by `assessments.files` (the same reader as the management commands:
 .txt, .md, .docx, .pdf): each upload is written to a private temporary folder under a neutral
@@ -19,11 +19,11 @@ from django import forms
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
-from assessments.admin_views import default_judge, judge_choices
 from assessments.engine.scales import CUSTOM_SCALE, UnknownGradeError, get_scale
 from assessments.files import DOCUMENT_SUFFIXES, grade_from_file_name, read_grades_csv, read_text_file
 from assessments.models import AnchorEssay, Assignment
 from assessments.schemas import ANCHOR_ID_PREFIX, ESSAY_TEXT_MAX_CHARS
+from assessments.selectors.judges import default_judge, judge_choices
 from cjproject.errors import InvalidInput
 
 MAX_UPLOAD_FILES = 500
@@ -70,7 +70,7 @@ def read_uploads(uploads: Iterable[UploadedFile]) -> list[UploadedText]:
     errors: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory(prefix="cj-upload-") as folder:
         for number, upload in enumerate(uploads):
-            name = PurePath(upload.name).name
+            name = PurePath(str(upload.name)).name
             path = Path(folder) / f"upload-{number}{PurePath(name).suffix.lower()}"
             with path.open("wb") as handle:
                 for chunk in upload.chunks():
@@ -95,7 +95,7 @@ def read_grades_upload(upload: UploadedFile) -> dict[str, str]:
             return read_grades_csv(path)
         except InvalidInput as exc:
             raise InvalidInput(
-                "bad grades file", fields={upload.name: [m for messages in exc.fields.values() for m in messages]}
+                "bad grades file", fields={str(upload.name): [m for messages in exc.fields.values() for m in messages]}
             ) from None
 
 
@@ -125,7 +125,7 @@ class AssignmentForm(forms.ModelForm):
             self.fields["custom_grades_text"].initial = ", ".join(self.instance.custom_grades)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or self.cleaned_data
         scale_name = data.get("grade_scale") or self.instance.grade_scale
         grades = [g.strip() for g in (data.get("custom_grades_text") or "").split(",") if g.strip()]
         if scale_name != CUSTOM_SCALE and grades:
@@ -166,7 +166,8 @@ class AnchorForm(forms.ModelForm):
 
 
 class AnchorUploadForm(forms.Form):
-    files = MultipleFileField(
+    # The upload field is called `files`, which shadows `BaseForm.files` (the form reads its data, not that).
+    files = MultipleFileField(  # type: ignore[assignment]
         label="Anchor files",
         help_text=(
             f"{', '.join(DOCUMENT_SUFFIXES)} files. The label is the file name; the grade is where the name starts "
@@ -185,7 +186,7 @@ class AnchorUploadForm(forms.Form):
         self.anchors: list[tuple[str, str, str]] = []  # (label, grade, text), filled by clean
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or self.cleaned_data
         uploads = data.get("files") or []
         if not uploads:
             return data
@@ -254,14 +255,16 @@ class BatchCreateForm(forms.Form):
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         assignments = Assignment.objects.all() if user.is_superuser else Assignment.objects.filter(owner=user)
-        self.fields["assignment"].queryset = assignments
-        self.fields["judge"].choices = judge_choices()
+        assignment_field, judge_field = self.fields["assignment"], self.fields["judge"]
+        assert isinstance(assignment_field, forms.ModelChoiceField) and isinstance(judge_field, forms.ChoiceField)
+        assignment_field.queryset = assignments
+        judge_field.choices = judge_choices()
         self.fields["judge"].initial = default_judge()
         self.fields["comparisons_per_essay"].initial = settings.CJ_COMPARISONS_PER_ESSAY
         self.essays: list[dict[str, str]] = []  # [{"id", "text"}], filled by clean
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or self.cleaned_data
         essays = _essays_from_json(data.get("essays_json") or "")
         try:
             uploads = read_uploads(data.get("essay_files") or [])

@@ -1,7 +1,7 @@
 """Scoring a batch: rows to engine arrays, Bradley–Terry fit, grade projection, rows back.
 
 `batch_score` is the one place that translates between the database and the engine for a
-batch's statistics; the chord body (`services.round_complete`) and rescoring call it.
+batch's statistics; the chord body (`rounds.round_complete`) and rescoring call it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from django.db import connection
+from django.db import connection, models
 
 from assessments.engine.grading import (
     GradeProjection,
@@ -74,13 +74,13 @@ def batch_score(*, batch: Batch) -> BatchScore | None:
     )
     is_student = np.array([essay.role == EssayRole.STUDENT for essay in essays])
     is_anchor = ~is_student
-    scale = batch.assignment.scale if batch.assignment_id else None
+    scale = batch.assignment.scale if batch.assignment is not None else None
     anchor_index = np.flatnonzero(is_anchor)
-    anchor_grade = np.array([scale.index(essays[i].anchor_grade) for i in anchor_index], dtype=np.int64) if scale else None
+    anchor_grade = np.array([scale.index(essays[i].anchor_grade or "") for i in anchor_index], dtype=np.int64) if scale else None
 
     projection: GradeProjection | None = None
     unavailable: str | None = None
-    if scale is None:
+    if scale is None or anchor_grade is None:
         unavailable = "guest batch: no assignment, so no anchors and no grades"
     else:
         calibration = calibrate_grades(
@@ -99,7 +99,7 @@ def batch_score(*, batch: Batch) -> BatchScore | None:
         "grading": _grading_summary(projection, unavailable),
         "judges": _judge_summary(fit=fit, first=first, second=second, outcome=outcome, judges=judges),
     }
-    if scale is not None and anchor_index.size:
+    if scale is not None and anchor_grade is not None and anchor_index.size:
         alignment = anchor_alignment(
             theta=fit.theta, anchor_index=anchor_index, anchor_grade=anchor_grade, winners=winners, losers=losers
         )
@@ -163,7 +163,7 @@ def _essays_update(essays: list[Essay], fields: tuple[str, ...]) -> None:
         return
     meta = Essay._meta
     qn = connection.ops.quote_name
-    columns = [meta.get_field(name).column for name in fields]
+    columns = [_column(name) for name in fields]
     arrays: list[list[Any]] = [[essay.pk for essay in essays]]
     for name in fields:
         values = [getattr(essay, name) for essay in essays]
@@ -179,9 +179,16 @@ def _essays_update(essays: list[Essay], fields: tuple[str, ...]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {qn(meta.db_table)} AS e SET {assignments}, {qn('updated_at')} = now() "  # noqa: S608 - quoted identifiers
-            f"FROM unnest({unnest}) AS v({names}) WHERE e.{qn(meta.pk.column)} = v.{qn('id')}",
+            f"FROM unnest({unnest}) AS v({names}) WHERE e.{qn(_column('id'))} = v.{qn('id')}",
             arrays,
         )
+
+
+def _column(name: str) -> str:
+    """The database column of one of the essay's fields."""
+    field = Essay._meta.get_field(name)
+    assert isinstance(field, models.Field) and field.column
+    return field.column
 
 
 def _judge_summary(

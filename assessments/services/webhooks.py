@@ -1,9 +1,9 @@
-"""The signed notice a batch's webhook receives when the batch finishes, and its delivery.
+"""A batch's `batch.finished` notice: when it is sent, what it says, and each delivery attempt.
 
 The body is small and holds no essay text: the batch's id, state, end reason and where to read
-its results. It is signed like the gateway's webhooks (`X-CJ-Signature: t=<unix time>,v1=<hex
-HMAC-SHA256 of "t.body" with LLM_WEBHOOK_SECRET>`). Delivery is a Celery task retried with
-exponential backoff; every attempt is recorded in the batch's `processing_metadata["webhooks"]`.
+its results. Signing and sending are `cjproject.webhooks`'. Delivery is the Celery task
+`batch_webhook_deliver`, retried with exponential backoff; every attempt is recorded in the
+batch's `processing_metadata["webhooks"]`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.client
 import logging
 import urllib.error
-import urllib.request
 from typing import Any
 
 from django.db import transaction
@@ -19,24 +18,24 @@ from django.utils import timezone
 
 from assessments.metadata import metadata_append
 from assessments.models import Batch
+from cjproject.webhooks import WEBHOOK_TIMEOUT_SECONDS, webhook_post
 
 logger = logging.getLogger(__name__)
 
 EVENT_BATCH_FINISHED = "batch.finished"
 # Attempts in all (the first one and its retries); waits double from 5 s up to 10 minutes.
 WEBHOOK_MAX_ATTEMPTS = 8
-WEBHOOK_TIMEOUT_SECONDS = 10
 
 
 def batch_webhook_schedule(*, batch_id: int) -> None:
     """Send the batch's webhook once the current transaction commits (if it has one)."""
     if not Batch.objects.filter(pk=batch_id).exclude(webhook_url="").exists():
         return
-    from assessments.tasks import send_batch_webhook
+    from assessments.tasks import batch_webhook_deliver as batch_webhook_deliver_task
     from cjproject.celery import QUEUE_LLM_BATCH
 
     # The gateway's housekeeping queue carries webhooks: a slow receiver never holds up a round.
-    transaction.on_commit(lambda: send_batch_webhook.apply_async(args=[batch_id], queue=QUEUE_LLM_BATCH))
+    transaction.on_commit(lambda: batch_webhook_deliver_task.apply_async(args=(batch_id,), queue=QUEUE_LLM_BATCH))
 
 
 def batch_webhook_body(*, batch: Batch) -> dict[str, Any]:
@@ -61,8 +60,6 @@ def batch_webhook_body(*, batch: Batch) -> dict[str, Any]:
 
 def batch_webhook_deliver(*, batch_id: int, attempt: int) -> bool:
     """POST the signed notice once; True when the receiver answered 2xx. Records the attempt."""
-    from llmgateway.services import webhook_post
-
     batch = Batch.objects.get(pk=batch_id)
     outcome: dict[str, Any] = {"at": timezone.now().isoformat(), "attempt": attempt, "state": batch.state}
     try:

@@ -1,7 +1,4 @@
-"""Gateway services: accept comparison requests, run them against providers, deliver results.
-
-The gateway knows nothing of essays or batches: it takes prompt parts, overrides and metadata to
-echo back, and hands a validated `ComparisonResult` to the caller's callback task, in process.
+"""Running stored requests against providers and delivering each final result to its callback.
 
 Running requests (`comparison_run`), for one request or a bundle:
 1. Load the rows; a request already finished (a redelivered task) is delivered again, not sent.
@@ -20,8 +17,6 @@ Running requests (`comparison_run`), for one request or a bundle:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import random
 import time
@@ -31,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from celery import current_app
-from celery.canvas import Signature
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -42,192 +36,20 @@ from pydantic import ValidationError
 from cjproject.errors import InvalidInput
 from llmgateway import concurrency
 from llmgateway.breaker import breaker_allow, breaker_record
-from llmgateway.manifest import cost_usd, default_model, model_get
+from llmgateway.manifest import cost_usd, model_get
 from llmgateway.metrics import MetricsBuffer, in_flight_add
-from llmgateway.models import LLMRequest, ProviderBatchJob
+from llmgateway.models import LLMRequest
 from llmgateway.prompts import build_prompt, estimate_tokens, prompt_sha256
-from llmgateway.providers.anthropic import AnthropicProvider
+from llmgateway.providers import provider_get
 from llmgateway.providers.base import CallContext, Provider, ProviderError, ProviderReply, RateLimitInfo
-from llmgateway.providers.mock import MockProvider
-from llmgateway.providers.openai import OpenAICompatibleProvider, OpenAIProvider
 from llmgateway.ratelimit import rate_acquire, rate_observe
-from llmgateway.schemas import (
-    BATCHING_MODES,
-    ComparisonAnswer,
-    ComparisonResult,
-    LLMConfigOverrides,
-    ManifestModel,
-    PromptParts,
-    Usage,
-)
+from llmgateway.schemas import ComparisonAnswer, ComparisonResult, LLMConfigOverrides, ManifestModel, PromptParts, Usage
 
 logger = logging.getLogger(__name__)
 
-_PROVIDERS: dict[str, type[Provider]] = {
-    "anthropic": AnthropicProvider,
-    "openai": OpenAIProvider,
-    "openai_compatible": OpenAICompatibleProvider,
-    "mock": MockProvider,
-}
-_CREDENTIAL_NEEDED = {
-    "anthropic": ("api_key", "ANTHROPIC_API_KEY"),
-    "openai": ("api_key", "OPENAI_API_KEY"),
-    "openai_compatible": ("base_url", "OPENAI_COMPATIBLE_BASE_URL"),
-}
 DELIVERY_RETRY_SECONDS = 5.0
 MAX_DELIVERY_FAILURES = 3
 FINISHED = (LLMRequest.Status.SUCCEEDED, LLMRequest.Status.FAILED)
-
-
-# --- Resolving and accepting requests ---------------------------------------------------------
-
-
-def provider_resolve(*, overrides: LLMConfigOverrides | None) -> tuple[Provider, str]:
-    """The provider and model a request will use; raises InvalidInput naming the bad field.
-
-    The model defaults to the provider's default in the manifest; it must be in the manifest,
-    accept the overrides given (temperature, reasoning effort), and its provider be configured.
-    """
-    provider, entry = _resolve(overrides or LLMConfigOverrides())
-    return provider, entry.id
-
-
-def _resolve(overrides: LLMConfigOverrides) -> tuple[Provider, ManifestModel]:
-    name = overrides.provider_override or settings.LLM_DEFAULT_PROVIDER
-    entry = model_get(provider=name, model=overrides.model_override or default_model(name).id)
-    errors: dict[str, list[str]] = {}
-    if overrides.temperature_override is not None and not entry.capabilities.temperature:
-        errors["llm_config_overrides.temperature_override"] = [f"{entry.id} does not accept a temperature; leave it unset"]
-    efforts = entry.capabilities.reasoning_effort
-    if overrides.reasoning_effort is not None and overrides.reasoning_effort not in efforts:
-        allowed = ", ".join(efforts) if efforts else "none (leave it unset)"
-        errors["llm_config_overrides.reasoning_effort"] = [f"{entry.id} accepts: {allowed}"]
-    if name in _CREDENTIAL_NEEDED:
-        field_name, variable = _CREDENTIAL_NEEDED[name]
-        if not settings.LLM_CREDENTIALS[name][field_name]:
-            errors["llm_config_overrides.provider_override"] = [f"{name!r} is not configured on this server: set {variable}"]
-    if errors:
-        raise InvalidInput("invalid model settings", fields=errors)
-    return _PROVIDERS[name](), entry
-
-
-def comparison_request_create(
-    *,
-    parts: PromptParts,
-    overrides: LLMConfigOverrides | None,
-    metadata: dict[str, Any],
-    callback: str = "",
-    batching_mode: str = "per_request",
-    owner: Any = None,
-    webhook_url: str = "",
-    idempotency_key: str | None = None,
-    idempotency_body_sha256: str = "",
-) -> LLMRequest:
-    """Store a request (prompt parts included) so that the task message carries only its id."""
-    row = _request_row(parts=parts, overrides=overrides, metadata=metadata, callback=callback, batching_mode=batching_mode)
-    for name, value in {
-        "owner": owner,
-        "webhook_url": webhook_url,
-        "idempotency_key": idempotency_key,
-        "idempotency_body_sha256": idempotency_body_sha256,
-    }.items():
-        setattr(row, name, value)
-    row.save()
-    return row
-
-
-def comparison_requests_create(
-    *,
-    items: Sequence[tuple[PromptParts, LLMConfigOverrides | None, dict[str, Any]]],
-    callback: str,
-    batching_mode: str = "per_request",
-) -> list[LLMRequest]:
-    """Store many requests in one INSERT (a round's worth); each item is (parts, overrides, metadata)."""
-    resolved: dict[str, tuple[Provider, str]] = {}
-    rows = [
-        _request_row(
-            parts=parts, overrides=overrides, metadata=metadata, callback=callback, batching_mode=batching_mode, resolved=resolved
-        )
-        for parts, overrides, metadata in items
-    ]
-    return LLMRequest.objects.bulk_create(rows, batch_size=500)
-
-
-def _request_row(
-    *,
-    parts: PromptParts,
-    overrides: LLMConfigOverrides | None,
-    metadata: dict[str, Any],
-    callback: str,
-    batching_mode: str,
-    resolved: dict[str, tuple[Provider, str]] | None = None,
-) -> LLMRequest:
-    """An unsaved request row; the provider and model are resolved once per distinct overrides."""
-    if batching_mode not in BATCHING_MODES:
-        raise InvalidInput("invalid batching mode", fields={"batching_mode": [f"choose one of: {', '.join(BATCHING_MODES)}"]})
-    stored_overrides = (overrides or LLMConfigOverrides()).model_dump(mode="json", exclude_none=True)
-    cache_key = json.dumps(stored_overrides, sort_keys=True)
-    if resolved is None or cache_key not in resolved:
-        found = provider_resolve(overrides=overrides)
-        if resolved is not None:
-            resolved[cache_key] = found
-    else:
-        found = resolved[cache_key]
-    provider, model = found
-    return LLMRequest(
-        provider=provider.name,
-        model=model,
-        overrides=stored_overrides,
-        prompt_parts=parts.model_dump(mode="json"),
-        metadata=metadata,
-        callback=callback,
-        batching_mode=batching_mode,
-    )
-
-
-def batching_mode_resolve(hint: str | None) -> str:
-    """The caller's mode when hints are on and it gave one; otherwise `LLM_BATCHING_MODE`."""
-    if settings.LLM_BATCHING_HINTS and hint in BATCHING_MODES:
-        return hint
-    return settings.LLM_BATCHING_MODE
-
-
-def comparison_signatures(*, request_ids: Sequence[int], batching_mode: str | None = None) -> list[Signature]:
-    """The Celery signatures that run these requests: a chord's header, flat.
-
-    - `per_request`: one `run_comparison` per request;
-    - `serial_bundle`: one `run_comparison_bundle` per `LLM_BUNDLE_SIZE` requests;
-    - `provider_batch_api`: one job per provider/model on its batch API (an `await_provider_batch`
-      task that submits it and waits with countdowns while beat polls it); providers without a
-      batch API fall back to bundles.
-    """
-    from llmgateway.tasks import await_provider_batch, run_comparison, run_comparison_bundle
-
-    mode = batching_mode_resolve(batching_mode)
-    ids = list(request_ids)
-    if not ids:
-        return []
-    LLMRequest.objects.filter(pk__in=ids).update(batching_mode=mode)
-    if mode == "per_request":
-        return [run_comparison.si(pk) for pk in ids]
-    size = settings.LLM_BUNDLE_SIZE
-    if mode == "serial_bundle":
-        return [run_comparison_bundle.si(ids[i : i + size]) for i in range(0, len(ids), size)]
-    signatures: list[Signature] = []
-    by_model: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for pk, provider, model in LLMRequest.objects.filter(pk__in=ids).order_by("pk").values_list("pk", "provider", "model"):
-        by_model[(provider, model)].append(pk)
-    for (provider, model), group in by_model.items():
-        if model_get(provider=provider, model=model).capabilities.batch_api:
-            job = ProviderBatchJob.objects.create(provider=provider, model=model, item_count=len(group))
-            LLMRequest.objects.filter(pk__in=group).update(batch_job=job)
-            signatures.append(await_provider_batch.si(job.pk))
-        else:
-            signatures += [run_comparison_bundle.si(group[i : i + size]) for i in range(0, len(group), size)]
-    return signatures
-
-
-# --- Running requests -------------------------------------------------------------------------
 
 
 @dataclass
@@ -246,7 +68,7 @@ class RunReport:
 
 
 @dataclass
-class _Call:
+class Call:
     request: LLMRequest
     provider: Provider
     entry: ManifestModel
@@ -269,22 +91,22 @@ def backoff_seconds(attempt: int, *, retry_after: float | None = None) -> float:
     return max(delay, retry_after or 0.0)
 
 
-def _prepare(request: LLMRequest) -> _Call:
+def call_prepare(request: LLMRequest) -> Call:
     overrides = LLMConfigOverrides.model_validate(request.overrides)
-    provider = _PROVIDERS[request.provider]()
+    provider = provider_get(request.provider)
     entry = model_get(provider=request.provider, model=request.model)
     prompt = build_prompt(PromptParts.model_validate(request.prompt_parts), overrides)
     canonical = provider.canonical_request(prompt, model=entry, overrides=overrides)
     sha = prompt_sha256({"provider": request.provider, "request": canonical})
     tokens = estimate_tokens(prompt.system) + estimate_tokens(prompt.user_text) + (overrides.max_tokens_override or 1024)
     context = CallContext(request_id=request.pk, attempt=request.attempts + 1, metadata=request.metadata)
-    return _Call(request, provider, entry, canonical, sha, context, tokens)
+    return Call(request, provider, entry, canonical, sha, context, tokens)
 
 
 _Outcome = tuple[ProviderReply | None, ProviderError | None, float]
 
 
-def _call(call: _Call) -> _Outcome:
+def _call(call: Call) -> _Outcome:
     """One provider call (any thread): no database work here."""
     started = time.monotonic()
     try:
@@ -330,7 +152,7 @@ def _run(ids: list[int], *, concurrent: bool, report: RunReport, metrics: Metric
     groups: dict[tuple[str, str], list[LLMRequest]] = defaultdict(list)
     for pk in waiting:
         groups[(rows[pk].provider, rows[pk].model)].append(rows[pk])
-    calls: list[_Call] = []
+    calls: list[Call] = []
     for (provider, model), group in groups.items():
         calls += _admit(provider=provider, model=model, group=group, report=report, metrics=metrics)
     if not calls:
@@ -352,24 +174,24 @@ def _run(ids: list[int], *, concurrent: bool, report: RunReport, metrics: Metric
                     if error.retry_after is not None:  # the provider asked every caller to wait
                         info, wait = limits.get(group_key, (None, None))
                         limits[group_key] = (info, max(wait or 0.0, error.retry_after))
-                _settle(call, reply=reply, error=error, seconds=seconds, batch=False, report=report, metrics=metrics)
+                call_settle(call, reply=reply, error=error, seconds=seconds, batch=False, report=report, metrics=metrics)
     for (provider, model), (successes, failures) in health.items():
         breaker_record(provider=provider, model=model, successes=successes, retryable_failures=failures)
     for (provider, model), (info, retry_after) in limits.items():
         rate_observe(provider=provider, model=model, limits=info, retry_after=retry_after)
 
 
-def _admit(*, provider: str, model: str, group: list[LLMRequest], report: RunReport, metrics: MetricsBuffer) -> list[_Call]:
+def _admit(*, provider: str, model: str, group: list[LLMRequest], report: RunReport, metrics: MetricsBuffer) -> list[Call]:
     """Ask the breaker and the token bucket; defer what they refuse, prepare the rest."""
     admission = breaker_allow(provider=provider, model=model)
     admitted = group if admission.admitted else []
     if admission.admitted and admission.state == "half_open":
         admitted = group[:1]  # one probe while half-open
     deferred = [(r, max(admission.wait_seconds, 1.0), "breaker_open") for r in group[len(admitted) :]]
-    calls: list[_Call] = []
+    calls: list[Call] = []
     for request in admitted:
         try:
-            calls.append(_prepare(request))
+            calls.append(call_prepare(request))
         except (InvalidInput, ValidationError) as exc:
             # The manifest or the stored request changed under it: nothing to call.
             detail = str(exc) if isinstance(exc, InvalidInput) else "stored request no longer valid"
@@ -384,7 +206,7 @@ def _admit(*, provider: str, model: str, group: list[LLMRequest], report: RunRep
     return calls
 
 
-def _execute(calls: list[_Call], *, concurrent: bool) -> Iterator[list[tuple[_Call, _Outcome]]]:
+def _execute(calls: list[Call], *, concurrent: bool) -> Iterator[list[tuple[Call, _Outcome]]]:
     """Call the providers (on the pool when concurrent); yield groups of completed calls."""
     by_provider: dict[str, int] = defaultdict(int)
     for call in calls:
@@ -393,7 +215,7 @@ def _execute(calls: list[_Call], *, concurrent: bool) -> Iterator[list[tuple[_Ca
         in_flight_add(provider, count)
     try:
         if concurrent and len(calls) > 1:
-            groups: Iterator[list[tuple[_Call, _Outcome]]] = concurrency.map_completed(_call, calls)
+            groups: Iterator[list[tuple[Call, _Outcome]]] = concurrency.map_completed(_call, calls)
         else:
             groups = ([(call, _call(call))] for call in calls)
         for group in groups:
@@ -418,8 +240,8 @@ def _defer(request: LLMRequest, *, wait: float, reason: str, report: RunReport, 
     report.again(request.pk, wait, deferral=True)
 
 
-def _settle(
-    call: _Call,
+def call_settle(
+    call: Call,
     *,
     reply: ProviderReply | None,
     error: ProviderError | None,
@@ -581,125 +403,3 @@ def comparison_deliver(*, result: ComparisonResult, callback: str) -> None:
     """
     if callback:
         current_app.tasks[callback](result.model_dump(mode="json"))
-
-
-# --- Provider batch APIs ----------------------------------------------------------------------
-
-
-def batch_job_submit(*, job_id: int) -> str:
-    """Send a created job's requests to the provider's batch API (once: a conditional UPDATE
-    claims it). Returns the job's status; a terminal submission error marks it `failed`, and
-    its requests then run one by one."""
-    job = ProviderBatchJob.objects.get(pk=job_id)
-    if job.status != ProviderBatchJob.Status.CREATED:
-        return job.status
-    requests = list(job.requests.filter(status=LLMRequest.Status.QUEUED).order_by("pk"))
-    provider = _PROVIDERS[job.provider]()
-    items = []
-    for request in requests:
-        call = _prepare(request)
-        items.append((str(request.pk), call.canonical))
-        LLMRequest.objects.filter(pk=request.pk).update(prompt_sha256=call.sha)
-    if not items:
-        ProviderBatchJob.objects.filter(pk=job_id).update(status=ProviderBatchJob.Status.COMPLETED, completed_at=timezone.now())
-        return ProviderBatchJob.Status.COMPLETED
-    try:
-        provider_job_id = provider.batch_submit(items)
-    except ProviderError as exc:
-        if exc.retryable:
-            raise
-        ProviderBatchJob.objects.filter(pk=job_id).update(status=ProviderBatchJob.Status.FAILED, error_detail=exc.detail[:500])
-        logger.warning("Provider batch job refused", extra={"batch_job_id": job_id, "error_category": exc.category})
-        return ProviderBatchJob.Status.FAILED
-    now = timezone.now()
-    ProviderBatchJob.objects.filter(pk=job_id, status=ProviderBatchJob.Status.CREATED).update(
-        status=ProviderBatchJob.Status.SUBMITTED, provider_job_id=provider_job_id, submitted_at=now
-    )
-    job.requests.filter(status=LLMRequest.Status.QUEUED).update(status=LLMRequest.Status.RUNNING, started_at=now)
-    logger.info("Provider batch job submitted", extra={"batch_job_id": job_id, "provider": job.provider, "items": len(items)})
-    return ProviderBatchJob.Status.SUBMITTED
-
-
-def batch_job_poll(*, job_id: int) -> str:
-    """Poll a submitted job; once it has ended, settle every item and deliver final results.
-
-    Items: succeeded → validated like any answer (an invalid one is retried on its own);
-    errored → mapped to a category (retryable ones run again on their own); expired or
-    canceled → run again on their own. Requests left `queued` are run by the job's waiting task.
-    """
-    job = ProviderBatchJob.objects.get(pk=job_id)
-    if job.status != ProviderBatchJob.Status.SUBMITTED:
-        return job.status
-    provider = _PROVIDERS[job.provider]()
-    ProviderBatchJob.objects.filter(pk=job_id).update(polls=F("polls") + 1, last_polled_at=timezone.now())
-    if provider.batch_status(job.provider_job_id) != "ended":
-        return job.status
-    claimed = ProviderBatchJob.objects.filter(pk=job_id, status=ProviderBatchJob.Status.SUBMITTED).update(
-        status=ProviderBatchJob.Status.COMPLETED, completed_at=timezone.now()
-    )
-    if not claimed:
-        return ProviderBatchJob.objects.get(pk=job_id).status
-    rows = {str(r.pk): r for r in job.requests.filter(status=LLMRequest.Status.RUNNING)}
-    calls = {cid: _prepare(r) for cid, r in rows.items()}
-    report, metrics = RunReport(), MetricsBuffer()
-    seen: set[str] = set()
-    try:
-        outcomes = provider.batch_results(
-            job.provider_job_id, requests={cid: (c.canonical, c.context) for cid, c in calls.items()}
-        )
-        for outcome in outcomes:
-            call = calls.get(outcome.custom_id)
-            if call is None or outcome.custom_id in seen:
-                continue
-            seen.add(outcome.custom_id)
-            _settle(call, reply=outcome.reply, error=outcome.error, seconds=0.0, batch=True, report=report, metrics=metrics)
-        for cid in set(calls) - seen:  # never reported: treated as expired
-            expired = ProviderError("expired", "batch item without a result", retryable=True)
-            _settle(calls[cid], reply=None, error=expired, seconds=0.0, batch=True, report=report, metrics=metrics)
-    finally:
-        metrics.flush()
-    logger.info(
-        "Provider batch job settled",
-        extra={"batch_job_id": job_id, "items": len(calls), "delivered": report.delivered, "to_rerun": len(report.retry_ids)},
-    )
-    return ProviderBatchJob.Status.COMPLETED
-
-
-def batch_jobs_poll() -> dict[str, int]:
-    """Beat: poll every submitted job (each on its own: one job's error never stops the others)."""
-    polled = ended = 0
-    for job_id in ProviderBatchJob.objects.filter(status=ProviderBatchJob.Status.SUBMITTED).values_list("pk", flat=True):
-        polled += 1
-        try:
-            ended += batch_job_poll(job_id=job_id) == ProviderBatchJob.Status.COMPLETED
-        except ProviderError as exc:
-            logger.warning("Provider batch job poll failed", extra={"batch_job_id": job_id, "error_category": exc.category})
-    return {"polled": polled, "ended": ended}
-
-
-# --- External clients -------------------------------------------------------------------------
-
-
-def webhook_signature(*, body: bytes, timestamp: str) -> str:
-    """HMAC-SHA256 of `timestamp.body` with `LLM_WEBHOOK_SECRET`, hex: `X-CJ-Signature: t=..,v1=..`."""
-    import hmac
-
-    digest = hmac.new(settings.LLM_WEBHOOK_SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
-
-
-def webhook_post(*, url: str, payload: dict[str, Any], headers: dict[str, str], timeout: float) -> int:
-    """POST `payload` as compact JSON, signed (`X-CJ-Signature`), with the caller's headers.
-
-    Returns the HTTP status; raises `urllib.error.HTTPError` for a 4xx/5xx answer and `OSError`
-    when the receiver cannot be reached. Used for every webhook the service sends.
-    """
-    import urllib.request
-
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    signed = {"X-CJ-Signature": webhook_signature(body=body, timestamp=str(int(time.time())))}
-    notice = urllib.request.Request(  # noqa: S310 - the URL was validated as http(s) at intake
-        url, data=body, method="POST", headers={"Content-Type": "application/json", **signed, **headers}
-    )
-    with urllib.request.urlopen(notice, timeout=timeout) as response:  # noqa: S310
-        return response.status

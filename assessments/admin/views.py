@@ -1,0 +1,112 @@
+"""What the graders' batch pages show beyond the figures: states and end reasons in words, the
+progress bar's data, the summary beside the results table, the note on the mock judge.
+
+The figures come from `assessments.selectors`; this module only puts them into words and shapes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from assessments import selectors
+from assessments.models import Batch, BatchState, EndReason
+from assessments.results.schema import Grading, ResultsSummary
+
+MOCK_NOTE = (
+    "Judged by the offline mock judge, which is NOT a language model: it scores surface features of "
+    "the text (length, vocabulary, sentence and paragraph structure). This ranking shows the flow "
+    "working, not a real assessment."
+)
+END_REASON_WORDS: dict[str, str] = {
+    EndReason.RELIABILITY_REACHED: (
+        "The ranking reached its reliability target (SSR), and every essay had its minimum number of comparisons."
+    ),
+    EndReason.GRADES_SETTLED: "Every student's projected grade reached the required probability.",
+    EndReason.BUDGET_EXHAUSTED: "The comparison budget was spent.",
+    EndReason.PAIRS_EXHAUSTED: "Every pair of essays had been compared: nothing was left to ask.",
+    EndReason.MAX_ROUNDS: "The round limit was reached.",
+    EndReason.INSUFFICIENT_ESSAYS: "Too few essays to compare: a batch needs at least two (students and anchors).",
+    EndReason.LOW_SUCCESS_RATE: "Too many judgements failed: the judge was not reliable enough to rank this batch.",
+    EndReason.COST_LIMIT: "The cost limit was reached.",
+    EndReason.CANCELLED: "Cancelled on request: nothing more was sent.",
+    EndReason.RECOVERED: "Finished after recovering from an interruption.",
+    EndReason.STALLED: "The batch made no progress for too long and was stopped.",
+}
+STATE_WORDS: dict[str, str] = {
+    BatchState.CREATED: "Created, not started yet.",
+    BatchState.RUNNING: "Running: the judge is comparing essays.",
+    BatchState.SCORING: "Scoring a finished round.",
+    BatchState.COMPLETED: "Completed.",
+    BatchState.FAILED: "Failed.",
+    BatchState.CANCELLED: "Cancelled.",
+}
+
+
+def batch_summary(*, batch: Batch, results: ResultsSummary) -> dict[str, Any]:
+    """Progress, the end in words, reliability, position bias, grading and anchor alignment.
+
+    `results` is what the API's `/results` answers (`selectors.batch_results`): the page shows the
+    same grading, anchor alignment and judges.
+    """
+    meta = batch.processing_metadata
+    progress = selectors.batch_progress(batch=batch)
+    done = progress["succeeded"] + progress["failed"]
+    scoring = meta.get("scoring") or {}
+    return {
+        "progress": progress,
+        "done": done,
+        "percent": round(100 * done / progress["planned"]) if progress["planned"] else 0,
+        "state_words": STATE_WORDS.get(batch.state, batch.state),
+        "end_words": END_REASON_WORDS.get(batch.end_reason, ""),
+        "budget": (meta.get("comparison_budget") or {}).get("max_pairs_requested"),
+        "scoring": scoring,
+        "grading": results.grading,
+        "grade_regions": _grade_regions(results.grading),
+        "alignment": results.anchor_alignment,
+        "judges": results.judges,
+        "continuations": meta.get("continuations") or [],
+    }
+
+
+def _grade_regions(grading: Grading) -> list[str]:
+    """Each grade, best first, with the θ range it covers: "B: -0.23 to 1.38", "F: no anchor, not placed"."""
+    if not grading.available:
+        return []
+    grades, centres, cuts = grading.grades, grading.centres, grading.cuts
+    regions = []
+    for k, grade in enumerate(grades):
+        if centres[k] is None:
+            regions.append(f"{grade}: no anchor, not placed")
+            continue
+        low = next((cuts[i] for i in range(k - 1, -1, -1) if cuts[i] is not None), None)
+        high = next((cuts[i] for i in range(k, len(cuts)) if cuts[i] is not None), None)
+        if low is None and high is None:
+            regions.append(f"{grade}: everywhere")
+        elif low is None:
+            regions.append(f"{grade}: below {high:.2f}")
+        elif high is None:
+            regions.append(f"{grade}: above {low:.2f}")
+        else:
+            regions.append(f"{grade}: {low:.2f} to {high:.2f}")
+    return list(reversed(regions))  # best grade first, as in the table
+
+
+def batch_progress_json(*, batch: Batch) -> dict[str, Any]:
+    """What the refreshing progress bar reads."""
+    progress = selectors.batch_progress(batch=batch)
+    done = progress["succeeded"] + progress["failed"]
+    return {
+        "state": batch.state,
+        "state_words": STATE_WORDS.get(batch.state, batch.state),
+        "terminal": batch.is_terminal,
+        "end_reason": batch.end_reason,
+        "end_words": END_REASON_WORDS.get(batch.end_reason, ""),
+        "round": progress["rounds"],
+        "done": done,
+        "planned": progress["planned"],
+        "succeeded": progress["succeeded"],
+        "failed": progress["failed"],
+        "waiting": progress["waiting"],
+        "percent": round(100 * done / progress["planned"]) if progress["planned"] else 0,
+        "cost_usd": f"{progress['cost_usd']:.4f}",
+    }

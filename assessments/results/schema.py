@@ -1,0 +1,280 @@
+"""The results of a batch as contracts (pydantic 2): the `cj-results` document and its parts, one
+essay's results row, and the summary `GET /api/v1/batches/{id}/results` answers.
+
+These models are the one definition of each shape: the API's OpenAPI schema, the JSON and CSV
+exports, the admin's pages and the ENG5 artefact read them. `SCHEMA_VERSION` changes whenever a
+field changes meaning or is removed; adding a field does not change it.
+`BatchResults.model_json_schema()` is the published schema.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_NAME: Final = "cj-results"
+SCHEMA_VERSION: Final = 1
+# An essay whose infit is above this fits the scale poorly: judges disagreed about it.
+MISFIT_INFIT = 1.3
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JudgeUsed(_Model):
+    judge: str
+    provider: str
+    model: str
+    comparisons: int = Field(ge=0, description="comparisons sent to this judge")
+    is_language_model: bool = Field(description="false for the offline mock judge, which is NOT a language model")
+
+
+class BatchInfo(_Model):
+    id: int
+    assignment_id: int | None = None
+    state: str
+    end_reason: str = ""
+    end_message: str = ""
+    rounds: int
+    created_at: datetime
+    finished_at: datetime | None = None
+    language: str
+    course_code: str = ""
+    judges: list[JudgeUsed] = Field(default_factory=list, description="the judges comparisons were sent to")
+
+
+class ComparisonEntry(_Model):
+    """One comparison as the document, the API and the exports show it."""
+
+    id: int
+    round: int
+    essay_a: str = Field(description="shown first")
+    essay_b: str
+    judge: str
+    provider: str
+    model: str
+    status: str
+    winner: Literal["a", "b"] | None = None
+    winner_id: str | None = None
+    confidence: int | None = None
+    justification: str = ""
+    prompt_sha256: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float = 0.0
+    attempt: int = 0
+    error_category: str = ""
+    sent_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
+class EssayScore(_Model):
+    id: str
+    role: Literal["anchor", "student"]
+    grade: str | None = None  # the known (expert) grade of an anchor
+    rank: int | None = None
+    theta: float | None = None
+    se: float | None = None
+    comparisons: int = 0
+    wins: float = 0.0
+    infit: float | None = None
+    outfit: float | None = None
+
+
+class JudgeAgreement(_Model):
+    """One judge against the consensus scale (the fit of every judge's comparisons)."""
+
+    judge: str
+    comparisons: int
+    agreement_with_consensus: float | None = None
+    infit: float | None = None
+    p_first_wins: float | None = None
+
+
+class BTSummary(_Model):
+    ssr: float | None = None
+    separation: float | None = None
+    p_first_wins: float | None = None
+    order_effect: float | None = None
+    order_effect_se: float | None = None
+    n_comparisons: int = 0
+    n_components: int | None = None
+    converged: bool | None = None
+    log_likelihood: float | None = None
+    judges: list[JudgeAgreement] = Field(default_factory=list)
+    essays: list[EssayScore] = Field(default_factory=list)
+
+
+class ProjectedGrade(_Model):
+    id: str
+    grade: str
+    probability: float | None = None
+    confidence: str = ""
+    expected_grade: float | None = None
+    probabilities: dict[str, float] = Field(default_factory=dict)
+
+
+class Grading(_Model):
+    """The grade calibration on the θ scale (`available` false, with a `reason`, without anchors)."""
+
+    available: bool
+    reason: str | None = Field(default=None, description="Why no grades were projected.")
+    grades: list[str] = Field(default_factory=list)
+    centres: list[float | None] = Field(default_factory=list)
+    cuts: list[float | None] = Field(default_factory=list)
+    unplaced_grades: list[str] = Field(default_factory=list)
+    pooled_grades: list[list[str]] = Field(default_factory=list)
+
+
+class GradeProjections(Grading):
+    essays: list[ProjectedGrade] = Field(default_factory=list)
+
+
+class AnchorRef(_Model):
+    id: str
+    grade: str
+
+
+class DirectInversion(_Model):
+    """A comparison in which the lower-graded anchor won, with the judge's justification."""
+
+    comparison_id: int
+    round: int
+    winner: AnchorRef
+    loser: AnchorRef
+    shown_first: str
+    confidence: int | None = None
+    justification: str = ""
+
+
+class AnchorStanding(_Model):
+    id: str
+    grade: str
+    theta: float | None = None
+    rank_among_anchors: int | None = None
+    comparisons: int
+    wins: int
+    win_rate: float | None = None
+
+
+class AnchorAlignment(_Model):
+    n_anchors: int
+    kendall_tau: float | None = None
+    inversions: list[tuple[AnchorRef, AnchorRef]] = Field(
+        default_factory=list, description="(lower-graded, higher-graded) anchor pairs whose θ are in the wrong order"
+    )
+    direct_inversions: list[DirectInversion] = Field(default_factory=list)
+    zero_win_anchors: list[AnchorRef] = Field(default_factory=list)
+    anchors: list[AnchorStanding] = Field(default_factory=list)
+
+
+class JudgeCost(_Model):
+    judge: str
+    comparisons: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+
+class Costs(_Model):
+    total_usd: float
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    by_judge: list[JudgeCost] = Field(default_factory=list)
+    prices_as_of: str
+
+
+class BatchResults(_Model):
+    schema_name: Literal["cj-results"] = SCHEMA_NAME
+    schema_version: Literal[1] = SCHEMA_VERSION
+    generated_at: datetime
+    batch: BatchInfo
+    comparisons: list[ComparisonEntry] = Field(default_factory=list)
+    bt_summary: BTSummary
+    grade_projections: GradeProjections
+    anchor_alignment: AnchorAlignment | None = Field(default=None, description="null without graded anchors")
+    costs: Costs
+
+
+# --- One essay's results row, and the API's results summary ---------------------------------
+
+
+class EssayResult(_Model):
+    """One essay's results: the API's `essays`, a CSV export row, the admin's table, the ENG5 report."""
+
+    essay_pk: int | None = Field(default=None, exclude=True)  # the admin links to the essay's page
+    rank: int | None = None
+    essay_id: str
+    role: Literal["anchor", "student"]
+    anchor_grade: str = Field(default="", description="An anchor's known grade; empty for students.")
+    theta: float | None = Field(default=None, description="Position on the scale, in logits.")
+    se: float | None = None
+    theta_low_95: float | None = None
+    theta_high_95: float | None = None
+    comparisons: int = 0
+    wins: float = 0.0
+    infit: float | None = None
+    outfit: float | None = None
+    projected_grade: str = ""
+    grade_probability: float | None = Field(default=None, description="P(projected grade).")
+    grade_confidence: str = Field(default="", description="high, medium or low.")
+    expected_grade: float | None = Field(default=None, description="Probability-weighted grade index (0 = lowest).")
+    grade_probabilities: dict[str, float] = Field(default_factory=dict, description="P(grade) per grade.")
+
+    @property
+    def grade(self) -> str:
+        """The known grade of an anchor, the projected grade of a student."""
+        return self.anchor_grade if self.role == "anchor" else self.projected_grade
+
+    @property
+    def grade_is_known(self) -> bool:
+        return self.role == "anchor"
+
+    @property
+    def misfit(self) -> bool:
+        return self.infit is not None and self.infit > MISFIT_INFIT
+
+
+# The CSV export's columns: a row without its grade probabilities (one column per grade would
+# differ between scales).
+EXPORT_COLUMNS: tuple[str, ...] = tuple(
+    name for name, field in EssayResult.model_fields.items() if not field.exclude and name != "grade_probabilities"
+)
+
+
+class PositionBias(_Model):
+    p_first_wins: float | None = Field(default=None, description="How often the essay shown first won.")
+    order_effect: float | None = Field(default=None, description="Fitted advantage of the first position, logits.")
+    order_effect_se: float | None = None
+
+
+class Tokens(_Model):
+    input: int
+    output: int
+    cache_read: int
+    cache_write: int
+
+
+class ResultsSummary(_Model):
+    """`GET /api/v1/batches/{id}/results`: per essay and per batch, the latest scoring."""
+
+    batch_id: int
+    state: str
+    end_reason: str = ""
+    scored: bool = Field(description="False until the first round has been scored.")
+    ssr: float | None = Field(default=None, description="Scale separation reliability.")
+    separation: float | None = None
+    position_bias: PositionBias
+    grading: Grading
+    anchor_alignment: AnchorAlignment | None = Field(default=None, description="null without graded anchors")
+    judges: list[JudgeAgreement] = Field(default_factory=list)
+    tokens: Tokens
+    cost_usd: float
+    essays: list[EssayResult] = Field(default_factory=list)

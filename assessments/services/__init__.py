@@ -1,0 +1,58 @@
+"""Writes of the CJ domain, one module per entity; every state change goes through a function here.
+
+- `assignments`: assignments and their anchor essays;
+- `batches`: create (and submit), start, cancel, rescore, continue;
+- `rounds`: plan a round with the engine, send it as a chord, score it and decide;
+- `results`: record a judge's verdict, recount a batch's counters;
+- `scoring`: a batch's rows to the engine and its statistics back;
+- `endings`: how a batch ends (state, end reason, event, metric, webhook);
+- `sweeper`: beat's recovery of stuck rounds, stalled batches and lost comparisons;
+- `webhooks`: a batch's `batch.finished` notice.
+
+The verbs that views, admin actions, commands and tasks call are re-exported here, so a call
+site reads `services.batch_start(batch_id=...)`.
+"""
+
+from assessments.services.assignments import (
+    ASSIGNMENT_CONTENT_FIELDS,
+    anchor_delete,
+    anchor_register,
+    assignment_create,
+    assignment_delete,
+    assignment_update,
+)
+from assessments.services.batches import (
+    batch_cancel,
+    batch_continue,
+    batch_create,
+    batch_rescore,
+    batch_start,
+    batch_start_schedule,
+    batch_submit,
+)
+from assessments.services.results import batch_counters_refresh, comparison_record
+from assessments.services.rounds import round_complete, round_dispatch
+from assessments.services.sweeper import batch_sweep
+from assessments.services.webhooks import batch_webhook_deliver
+
+__all__ = [
+    "ASSIGNMENT_CONTENT_FIELDS",
+    "anchor_delete",
+    "anchor_register",
+    "assignment_create",
+    "assignment_delete",
+    "assignment_update",
+    "batch_cancel",
+    "batch_continue",
+    "batch_counters_refresh",
+    "batch_create",
+    "batch_rescore",
+    "batch_start",
+    "batch_start_schedule",
+    "batch_submit",
+    "batch_sweep",
+    "batch_webhook_deliver",
+    "comparison_record",
+    "round_complete",
+    "round_dispatch",
+]

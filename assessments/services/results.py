@@ -1,0 +1,86 @@
+"""Results of comparisons: record a judge's verdict (idempotent) and recount the batch's counters."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from functools import partial
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from assessments import metrics
+from assessments.models import OPEN_COMPARISON_STATES, Batch, Comparison, ComparisonStatus
+from assessments.schemas import CJLLMComparisonMetadata
+from llmgateway.schemas import ComparisonResult
+
+logger = logging.getLogger(__name__)
+
+# The task the gateway hands each result to (`assessments.tasks.comparison_record`).
+RESULT_CALLBACK_TASK = "assessments.comparison_record"
+
+
+def comparison_record(*, result: ComparisonResult | dict[str, Any]) -> bool:
+    """Record a judge's result for its comparison; True if this call recorded it.
+
+    A conditional UPDATE: only a comparison still waiting (pending or sent) accepts a result, so
+    a second delivery of the same result changes nothing. Counters move with F().
+    """
+    if not isinstance(result, ComparisonResult):
+        result = ComparisonResult.model_validate(result)
+    meta = CJLLMComparisonMetadata.model_validate(result.metadata)
+    succeeded = result.status == "succeeded" and result.answer is not None
+    fields: dict[str, Any] = {
+        "status": ComparisonStatus.SUCCEEDED if succeeded else ComparisonStatus.FAILED,
+        "provider": result.provider,
+        "model": result.model,
+        "prompt_sha256": result.prompt_sha256,
+        "input_tokens": result.usage.input_tokens,
+        "output_tokens": result.usage.output_tokens,
+        "cache_read_tokens": result.usage.cache_read_tokens,
+        "cache_write_tokens": result.usage.cache_write_tokens,
+        "cost_usd": Decimal(str(result.cost_usd)),
+        "raw_response": result.raw_response,
+        "completed_at": timezone.now(),
+    }
+    if succeeded and result.answer is not None:
+        fields.update(
+            winner=result.answer.winner.lower(), confidence=result.answer.confidence, justification=result.answer.justification
+        )
+    else:
+        fields.update(error_category=result.error_category or "internal", error_detail=result.error_detail)
+    recorded = Comparison.objects.filter(pk=meta.comparison_id, batch_id=meta.batch_id, status__in=OPEN_COMPARISON_STATES).update(
+        **fields
+    )
+    if recorded:
+        # The batch's counters are recounted once this result is committed, not bumped here: the
+        # gateway records a group of results in one transaction, and a bump would hold the batch
+        # row locked until that commit, serialising every worker on it.
+        transaction.on_commit(partial(batch_counters_refresh, batch_id=meta.batch_id))
+    if not recorded:
+        logger.info("Duplicate result ignored", extra={"batch_id": meta.batch_id, "comparison_id": meta.comparison_id})
+        return False
+    metrics.record(counters={"cj_comparisons_recorded_total": {"status": fields["status"]}})
+    return True
+
+
+def batch_counters_refresh(*, batch_id: int) -> None:
+    """Recount the batch's judged and failed comparisons and its cost, in one UPDATE.
+
+    Counted in the database from the comparisons themselves, so a recount is exact whenever it
+    runs and repeating it is harmless; it also marks the batch as progressing (`updated_at`).
+    """
+    comparisons = Comparison.objects.filter(batch_id=OuterRef("pk")).order_by().values("batch_id")
+    Batch.objects.filter(pk=batch_id).update(
+        comparisons_succeeded=Coalesce(
+            Subquery(comparisons.filter(status=ComparisonStatus.SUCCEEDED).annotate(n=Count("pk")).values("n")), 0
+        ),
+        comparisons_failed=Coalesce(
+            Subquery(comparisons.filter(status=ComparisonStatus.FAILED).annotate(n=Count("pk")).values("n")), 0
+        ),
+        cost_usd=Coalesce(Subquery(comparisons.annotate(total=Sum("cost_usd")).values("total")), Decimal("0")),
+        updated_at=timezone.now(),
+    )

@@ -1,0 +1,139 @@
+"""Recovery, run by beat: drive rounds whose chord body never ran, fail stalled batches, re-send lost comparisons."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from assessments.metadata import metadata_append
+from assessments.models import OPEN_COMPARISON_STATES, Batch, BatchState, Comparison, ComparisonStatus, EndReason
+from assessments.services.results import batch_counters_refresh
+from assessments.services.webhooks import batch_webhook_schedule
+from llmgateway.models import ProviderBatchJob
+from llmgateway.services import comparison_signatures
+from llmgateway.vocabulary import PER_REQUEST
+
+logger = logging.getLogger(__name__)
+
+
+def batch_sweep(*, now: Any = None) -> dict[str, list[int]]:
+    """Drive on batches whose round body never ran, and fail batches that stopped progressing.
+
+    1. A running batch whose current round has no open comparison, untouched for the grace
+       period: its round body is run again (it claims the round, so a late real body is harmless).
+    2. A batch left in `scoring` longer than a task may run (its worker died): back to running,
+       and its body is run again.
+    3. A running or scoring batch with no progress for `CJ_STALL_TIMEOUT_SECONDS`: failed, with
+       end reason `stalled` and a message; its open comparisons are cancelled.
+    4. A comparison sent longer ago than its lease (`CJ_COMPARISON_LEASE_SECONDS`: its task was
+       lost, or its worker died) is sent again, the same request in the same order; after
+       `CJ_MAX_SEND_ATTEMPTS` sends it fails with category `lost` and is counted.
+    """
+    from assessments.tasks import round_complete
+
+    now = now or timezone.now()
+    report: dict[str, list[int]] = {"driven": [], "failed": [], "resent": [], "lost": []}
+    stalled_before = now - timedelta(seconds=settings.CJ_STALL_TIMEOUT_SECONDS)
+    # A provider batch job may take hours (up to a day): while beat still polls it, its batch is
+    # waiting, not stalled.
+    live_jobs = _live_provider_jobs(since=stalled_before)
+    waiting_on_a_live_job = Exists(
+        Comparison.objects.filter(batch_id=OuterRef("pk"), status=ComparisonStatus.SENT, llm_request__batch_job__in=live_jobs)
+    )
+    stalled = Batch.objects.filter(state__in=[BatchState.RUNNING, BatchState.SCORING], updated_at__lt=stalled_before).exclude(
+        waiting_on_a_live_job
+    )
+    for batch in stalled:
+        with transaction.atomic():
+            failed = Batch.objects.filter(
+                pk=batch.pk, state__in=[BatchState.RUNNING, BatchState.SCORING], updated_at__lt=stalled_before
+            ).update(
+                state=BatchState.FAILED,
+                end_reason=EndReason.STALLED,
+                finished_at=now,
+                updated_at=now,
+                end_message=f"no progress for {settings.CJ_STALL_TIMEOUT_SECONDS} s; failed by the sweeper",
+            )
+            if failed:
+                batch.comparisons.filter(status__in=OPEN_COMPARISON_STATES).update(status=ComparisonStatus.CANCELLED)
+                metadata_append(
+                    instance=batch, key="events", item={"at": now.isoformat(), "event": "failed", "end_reason": "stalled"}
+                )
+                batch_webhook_schedule(batch_id=batch.pk)
+                report["failed"].append(batch.pk)
+    Batch.objects.filter(
+        state=BatchState.SCORING, updated_at__lt=now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    ).update(state=BatchState.RUNNING, updated_at=now)
+    idle_before = now - timedelta(seconds=settings.CJ_SWEEP_GRACE_SECONDS)
+    waiting = (
+        Batch.objects.filter(state=BatchState.RUNNING, updated_at__lt=idle_before, current_round__gte=1)
+        .annotate(
+            open=Count(
+                "comparisons", filter=Q(comparisons__round_no=F("current_round"), comparisons__status__in=OPEN_COMPARISON_STATES)
+            )
+        )
+        .filter(open=0)
+        .values_list("pk", "current_round")
+    )
+    for batch_id, round_no in waiting:
+        logger.warning("Sweeper drives a round whose body never ran", extra={"batch_id": batch_id, "round": round_no})
+        transaction.on_commit(partial(round_complete.delay, batch_id, round_no))
+        report["driven"].append(batch_id)
+    _comparisons_resend_expired(now=now, report=report)
+    return report
+
+
+def _live_provider_jobs(*, since: Any) -> Any:
+    """Provider batch jobs not finished whose poller (beat) has touched them since `since`."""
+    return (
+        ProviderBatchJob.objects.filter(status__in=[ProviderBatchJob.Status.CREATED, ProviderBatchJob.Status.SUBMITTED])
+        .annotate(seen=Coalesce("last_polled_at", "submitted_at", "created_at"))
+        .filter(seen__gte=since)
+        .values("pk")
+    )
+
+
+def _comparisons_resend_expired(*, now: Any, report: dict[str, list[int]]) -> None:
+    """Re-send comparisons whose lease expired; fail those sent too often (category `lost`)."""
+    lease_before = now - timedelta(seconds=settings.CJ_COMPARISON_LEASE_SECONDS)
+    expired = (
+        Comparison.objects.filter(
+            status=ComparisonStatus.SENT, sent_at__lt=lease_before, batch__state=BatchState.RUNNING, llm_request__isnull=False
+        )
+        # Items of a provider batch job still being polled are not lost: sending them again
+        # would pay for them twice.
+        .exclude(llm_request__batch_job__in=_live_provider_jobs(since=lease_before))
+        .values_list("pk", "batch_id", "llm_request_id", "attempt")
+    )
+    resend: list[int] = []
+    for comparison_id, batch_id, request_id, attempt in expired:
+        if attempt >= settings.CJ_MAX_SEND_ATTEMPTS:
+            with transaction.atomic():
+                lost = Comparison.objects.filter(pk=comparison_id, status=ComparisonStatus.SENT).update(
+                    status=ComparisonStatus.FAILED,
+                    error_category="lost",
+                    error_detail=f"no result after {attempt} sends, each waited {settings.CJ_COMPARISON_LEASE_SECONDS} s",
+                    completed_at=now,
+                )
+                if lost:
+                    batch_counters_refresh(batch_id=batch_id)
+                    report["lost"].append(comparison_id)
+            continue
+        renewed = Comparison.objects.filter(pk=comparison_id, status=ComparisonStatus.SENT, sent_at__lt=lease_before).update(
+            sent_at=now, attempt=F("attempt") + 1
+        )
+        if renewed:
+            resend.append(request_id)
+            report["resent"].append(comparison_id)
+    if resend:
+        logger.warning("Sweeper re-sends comparisons whose lease expired", extra={"comparisons": len(resend)})
+        signatures = comparison_signatures(request_ids=resend, batching_mode=PER_REQUEST)
+        transaction.on_commit(lambda: [signature.delay() for signature in signatures])
