@@ -38,6 +38,7 @@ def caterpillar_png(
     *,
     rows: Sequence[PlotRow],
     cuts: Sequence[float | None] = (),
+    cut_se: Sequence[float | None] = (),
     grades: Sequence[str] = (),
     title: str = "",
     note: str = "",
@@ -47,7 +48,8 @@ def caterpillar_png(
     1. Rows sorted by θ, best at the top; each a point with a horizontal 95% interval (θ ± 1.96·SE).
     2. Anchors drawn as diamonds in their own colour, their known grade written beside them.
     3. Cut points (between consecutive grades) drawn as dashed vertical lines, the grade on
-       either side written along the top; a missing cut (unplaced grade) is skipped.
+       either side written along the top, each with a shaded band of ± its SE (where the cut
+       may lie, given anchors that sit anywhere inside their grades); a missing cut is skipped.
     """
     ordered = sorted(rows, key=lambda r: r.theta)
     n = len(ordered)
@@ -93,7 +95,7 @@ def caterpillar_png(
     high = max(r.theta + Z_95 * r.se for r in ordered)
     margin = 0.05 * (high - low or 1.0)
     axes.set_xlim(low - margin, high + 4 * margin)
-    _draw_cuts(axes, cuts=cuts, grades=grades, n=n)
+    _draw_cuts(axes, cuts=cuts, cut_se=cut_se, grades=grades, n=n)
 
     axes.set_ylim(-0.8, n - 0.2)
     if n <= MAX_LABELLED_ROWS:
@@ -112,11 +114,16 @@ def caterpillar_png(
     return _png(figure)
 
 
-def _draw_cuts(axes: Axes, *, cuts: Sequence[float | None], grades: Sequence[str], n: int) -> None:
-    """Dashed lines at the cut points; the grade each region stands for, written along the top."""
+def _draw_cuts(
+    axes: Axes, *, cuts: Sequence[float | None], cut_se: Sequence[float | None], grades: Sequence[str], n: int
+) -> None:
+    """Dashed lines at the cut points, shaded ± their SE; the grades either side written along the top."""
     placed = [(i, c) for i, c in enumerate(cuts) if c is not None and math.isfinite(c)]
     for order, (i, cut) in enumerate(placed):
         axes.axvline(cut, color=CUT_COLOUR, linestyle="--", linewidth=1)
+        se = cut_se[i] if i < len(cut_se) else None
+        if se is not None and math.isfinite(se) and se > 0:
+            axes.axvspan(cut - se, cut + se, color=CUT_COLOUR, alpha=0.08, linewidth=0)
         if i + 1 < len(grades):
             # The cut between grades[i] and grades[i + 1]: name the pair where it stands.
             axes.annotate(

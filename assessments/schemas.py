@@ -61,10 +61,11 @@ class AnchorInput(Contract):
 class BatchOptions(Contract):
     comparisons_per_essay: int | None = Field(default=None, ge=1, le=200)
     max_rounds: int | None = Field(default=None, ge=1, le=100)
-    # Stop early once SSR reaches this and every student has `min_comparisons_per_essay`.
+    # Stop early once the reliability reaches this and every student has `min_comparisons_per_essay`.
     reliability_target: float | None = Field(default=None, gt=0.0, lt=1.0)
     min_comparisons_per_essay: int | None = Field(default=None, ge=1, le=200)
-    # Stop once every student's P(projected grade) reaches this (off unless given).
+    # Stop once the students' mean P(projected grade), the share of grades expected to be right,
+    # reaches this (grades_settled); default CJ_GRADE_CERTAINTY_TARGET (0: off).
     grade_confidence: float | None = Field(default=None, gt=0.0, le=1.0)
     cost_limit_usd: float | None = Field(default=None, gt=0.0)
     # Judge each chosen pair in both orders (A/B and B/A) in the same round: position bias

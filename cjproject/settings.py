@@ -207,15 +207,21 @@ CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = CELERY_BROKER_TRANSPORT_OPTIONS
 CJ_COMPARISONS_PER_ESSAY = _int("CJ_COMPARISONS_PER_ESSAY", 10, minimum=1)
 CJ_MAX_COMPARISONS_CEILING = _int("CJ_MAX_COMPARISONS_CEILING", 20000, minimum=1)
 CJ_MAX_ROUNDS = _int("CJ_MAX_ROUNDS", 6, minimum=1)
-# A batch stops early once SSR reaches this and every student has the minimum comparisons.
-CJ_RELIABILITY_TARGET = _float("CJ_RELIABILITY_TARGET", 0.9, minimum=0.0)
+# A batch stops early once its reliability (the population model's, which tracks the true r² on
+# adaptive designs too) reaches this and every student has the minimum comparisons.
+CJ_RELIABILITY_TARGET = _float("CJ_RELIABILITY_TARGET", 0.8, minimum=0.0)
+# A batch also stops once the students' mean P(projected grade), the share of grades expected to
+# be right, reaches this (end reason grades_settled); 0 turns the rule off unless a batch asks.
+CJ_GRADE_CERTAINTY_TARGET = _float("CJ_GRADE_CERTAINTY_TARGET", 0.0, minimum=0.0)
 CJ_MIN_COMPARISONS_PER_ESSAY = _int("CJ_MIN_COMPARISONS_PER_ESSAY", 6, minimum=1)
 # A batch whose judgements succeeded less often than this fails with end reason low_success_rate.
 CJ_MIN_SUCCESS_RATE = _float("CJ_MIN_SUCCESS_RATE", 0.8, minimum=0.0)
 if CJ_MIN_SUCCESS_RATE > 1.0:
     raise ImproperlyConfigured(f"CJ_MIN_SUCCESS_RATE={CJ_MIN_SUCCESS_RATE} is a share: at most 1.")
 if CJ_RELIABILITY_TARGET >= 1.0:
-    raise ImproperlyConfigured(f"CJ_RELIABILITY_TARGET={CJ_RELIABILITY_TARGET} must be below 1 (SSR never reaches 1).")
+    raise ImproperlyConfigured(f"CJ_RELIABILITY_TARGET={CJ_RELIABILITY_TARGET} must be below 1 (reliability never reaches 1).")
+if CJ_GRADE_CERTAINTY_TARGET > 1.0:
+    raise ImproperlyConfigured(f"CJ_GRADE_CERTAINTY_TARGET={CJ_GRADE_CERTAINTY_TARGET} is a share: at most 1 (0: off).")
 CJ_STALL_TIMEOUT_SECONDS = _int("CJ_STALL_TIMEOUT_SECONDS", 3600, minimum=60)
 CJ_SWEEP_GRACE_SECONDS = _int("CJ_SWEEP_GRACE_SECONDS", 60, minimum=0)
 # A comparison sent this long ago without a result is sent again by the sweeper (a lost task or

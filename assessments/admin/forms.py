@@ -250,6 +250,16 @@ class BatchCreateForm(forms.Form):
     cost_limit_usd = forms.DecimalField(
         label="Cost limit (US$)", required=False, min_value=0.01, decimal_places=2, help_text="Optional: stop once spent."
     )
+    grades_settled_at = forms.IntegerField(
+        label="Stop when grades are settled (%)",
+        required=False,
+        min_value=30,
+        max_value=99,
+        help_text=(
+            "Optional, with an assignment: stop once the projected grades are, on average, this likely to be right "
+            "(e.g. 70). Empty: spend the budget unless the ranking is reliable first."
+        ),
+    )
     start_now = forms.BooleanField(label="Start the batch right away", required=False, initial=True)
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
@@ -261,6 +271,8 @@ class BatchCreateForm(forms.Form):
         judge_field.choices = judge_choices()
         self.fields["judge"].initial = default_judge()
         self.fields["comparisons_per_essay"].initial = settings.CJ_COMPARISONS_PER_ESSAY
+        if settings.CJ_GRADE_CERTAINTY_TARGET:
+            self.fields["grades_settled_at"].initial = round(100 * settings.CJ_GRADE_CERTAINTY_TARGET)
         self.essays: list[dict[str, str]] = []  # [{"id", "text"}], filled by clean
 
     def clean(self) -> dict[str, Any]:
@@ -295,6 +307,8 @@ class BatchCreateForm(forms.Form):
         options: dict[str, Any] = {"comparisons_per_essay": data["comparisons_per_essay"]}
         if data.get("cost_limit_usd"):
             options["cost_limit_usd"] = float(data["cost_limit_usd"])
+        if data.get("grades_settled_at"):
+            options["grade_confidence"] = data["grades_settled_at"] / 100
         request: dict[str, Any] = {
             "essays": self.essays,
             "llm_config_overrides": {"provider_override": provider, "model_override": model},
@@ -339,7 +353,7 @@ def _messages(exc: InvalidInput) -> list[str]:
 class ContinueForm(forms.Form):
     additional_comparisons = forms.IntegerField(label="More comparisons", min_value=1, max_value=100_000)
     reliability_target = forms.FloatField(
-        label="Stop at SSR (optional)",
+        label="Stop at reliability (optional)",
         required=False,
         min_value=0.01,
         max_value=0.99,

@@ -438,6 +438,7 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         png = plots.caterpillar_png(
             rows=selectors.batch_plot_rows(rows=selectors.batch_result_rows(batch=batch)),
             cuts=grading.get("cuts", []) if available else [],
+            cut_se=grading.get("cut_se", []) if available else [],
             grades=grading.get("grades", []) if available else [],
             title=f"Batch {batch.pk}: θ with 95% intervals" + (", grade boundaries dashed" if available else ""),
             note="Judge: the offline mock, NOT a language model." if is_mock else "",

@@ -19,9 +19,11 @@ MOCK_NOTE = (
 )
 END_REASON_WORDS: dict[str, str] = {
     EndReason.RELIABILITY_REACHED: (
-        "The ranking reached its reliability target (SSR), and every essay had its minimum number of comparisons."
+        "The ranking reached its reliability target, and every essay had its minimum number of comparisons."
     ),
-    EndReason.GRADES_SETTLED: "Every student's projected grade reached the required probability.",
+    EndReason.GRADES_SETTLED: (
+        "The grades settled: the students' projected grades are, on average, as likely as asked to be right."
+    ),
     EndReason.BUDGET_EXHAUSTED: "The comparison budget was spent.",
     EndReason.PAIRS_EXHAUSTED: "Every pair of essays had been compared: nothing was left to ask.",
     EndReason.MAX_ROUNDS: "The round limit was reached.",
@@ -69,25 +71,29 @@ def batch_summary(*, batch: Batch, results: ResultsSummary) -> dict[str, Any]:
 
 
 def _grade_regions(grading: Grading) -> list[str]:
-    """Each grade, best first, with the θ range it covers: "B: -0.23 to 1.38", "F: no anchor, not placed"."""
+    """Each grade, best first, with the θ range it covers and how uncertain its edges are:
+    "B: 0.62 (± 0.35) to 1.85 (± 0.50)". The edges are the cut points' posterior means; ± their SD."""
     if not grading.available:
         return []
-    grades, centres, cuts = grading.grades, grading.centres, grading.cuts
+    grades, cuts = grading.grades, grading.cuts
+    spread = grading.cut_se or [None] * len(cuts)
+
+    def edge(i: int) -> str:
+        value, se = cuts[i], spread[i] if i < len(spread) else None
+        return f"{value:.2f}" + (f" (± {se:.2f})" if se is not None else "")
+
     regions = []
     for k, grade in enumerate(grades):
-        if centres[k] is None:
-            regions.append(f"{grade}: no anchor, not placed")
-            continue
-        low = next((cuts[i] for i in range(k - 1, -1, -1) if cuts[i] is not None), None)
-        high = next((cuts[i] for i in range(k, len(cuts)) if cuts[i] is not None), None)
+        low = k - 1 if k > 0 and cuts[k - 1] is not None else None
+        high = k if k < len(cuts) and cuts[k] is not None else None
         if low is None and high is None:
             regions.append(f"{grade}: everywhere")
         elif low is None:
-            regions.append(f"{grade}: below {high:.2f}")
+            regions.append(f"{grade}: below {edge(k)}")
         elif high is None:
-            regions.append(f"{grade}: above {low:.2f}")
+            regions.append(f"{grade}: above {edge(k - 1)}")
         else:
-            regions.append(f"{grade}: {low:.2f} to {high:.2f}")
+            regions.append(f"{grade}: {edge(k - 1)} to {edge(k)}")
     return list(reversed(regions))  # best grade first, as in the table
 
 

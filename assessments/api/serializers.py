@@ -19,6 +19,7 @@ from assessments.models import (
     ContextOrigin,
     EndReason,
 )
+from assessments.results.schema import RELIABILITY_HELP
 
 # --- Assignments and anchors -------------------------------------------------------------------
 
@@ -145,7 +146,8 @@ class EstimateSerializer(serializers.Serializer):
 class ProgressSerializer(serializers.Serializer):
     rounds = serializers.IntegerField()
     comparisons = ComparisonCountsSerializer()
-    ssr = serializers.FloatField(allow_null=True, help_text="Scale separation reliability so far.")
+    reliability = serializers.FloatField(allow_null=True, help_text=RELIABILITY_HELP)
+    reliability_note = serializers.CharField(allow_null=True, help_text="Why there is no reliability figure yet.")
     cost_usd = serializers.FloatField()
     estimate = EstimateSerializer()
 
@@ -166,5 +168,5 @@ class BatchContinueSerializer(serializers.Serializer):
     additional_comparisons = serializers.IntegerField(min_value=1, help_text="How many more comparisons to judge.")
     reliability_target = serializers.FloatField(
         required=False, allow_null=True, default=None, min_value=0.0, max_value=1.0,
-        help_text="Stop early once SSR reaches it (below 1); without it the new budget is spent in full.",
+        help_text="Stop early once the reliability reaches it (below 1); without it the new budget is spent in full.",
     )  # fmt: skip

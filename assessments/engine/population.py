@@ -37,8 +37,8 @@ from assessments.engine.scoring import DEFAULT_PRIOR_SD, fit_bt, item_fit_statis
 
 # Gibbs iterations on small batches; larger batches take fewer (see `_iterations`), since each
 # iteration costs a linear solve over every essay and the many essays average the noise out.
-BURN_IN = 150
-DRAWS = 400
+BURN_IN = 100
+DRAWS = 300
 # Terms of the Pólya–Gamma series drawn exactly; the rest is replaced by its expectation.
 PG_TERMS = 24
 # Prior on the students' SD τ (logits): log τ ~ N(log 1.5, 0.75²), 95% between 0.35 and 6.5.
@@ -56,7 +56,7 @@ DEFAULT_LAPSE_RATE = 0.03
 # the others) with this SD; 0.3 lets neighbouring bands differ by a third or so.
 BAND_WIDTH_SPREAD = 0.3
 # Grid cells for drawing one cut point from its conditional, between its neighbouring cuts.
-CUT_GRID = 256
+CUT_GRID = 128
 # Up to this many parameters θ is drawn through a dense Cholesky factor, above by conjugate
 # gradients on a perturbed system (exact in distribution either way).
 DENSE_MAX_PARAMETERS = 400
@@ -199,11 +199,12 @@ def fit_population(
         if population.sum() >= 3:
             tau2 = _draw_population_sd(float(np.sum(x[:n_items][population] ** 2)), int(population.sum()), rng) ** 2
         if iteration >= burn_in:
-            # θ is only defined up to a shift: summarise each draw with the students' mean at 0,
-            # so that an SE is an essay's uncertainty relative to the others, not that of where
-            # the whole scale sits.
+            # θ is only defined up to a shift: summarise each draw with the students' mean at 0
+            # (with fewer than three students, all compared essays'), so that an SE is an essay's
+            # uncertainty relative to the others, not that of where the whole scale sits.
             located = x.copy()
-            shift = float(np.mean(x[:n_items][population])) if population.any() else 0.0
+            anchor_set = population if population.sum() >= 3 else compared
+            shift = float(np.mean(x[:n_items][anchor_set])) if anchor_set.any() else 0.0
             located[:n_items] -= shift
             sums += located
             squares += located * located

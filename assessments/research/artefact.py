@@ -8,6 +8,7 @@ The artefact holds the run (metadata, inputs, estimate, files, warnings); the ba
 `results`, the `cj-results` document of `assessments.results.schema` (the one the API and the
 admin export), or null when no batch ran. Version 2: the results moved from top-level sections
 (`comparisons`, `bt_summary`, `grade_projections`, `anchor_alignment`, `costs`) into `results`.
+Version 3: `results` is cj-results version 2 (reliability from the population model).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from assessments.results.schema import BatchResults
 
 SCHEMA_NAME: Final = "cj-eng5-run"
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 Mode = Literal["dry-run", "execute", "anchor-align"]
 
 
@@ -126,7 +127,7 @@ class ArtefactFile(_Model):
 
 class RunArtefact(_Model):
     schema_name: Literal["cj-eng5-run"] = SCHEMA_NAME
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[3] = SCHEMA_VERSION
     run: RunInfo
     inputs: Inputs
     estimate: Estimate

@@ -1,7 +1,7 @@
 """What a run will cost before it runs: comparisons, rounds, tokens and dollars.
 
-Comparisons and rounds use the batch workflow's own rules (`budget.budget_for`,
-`budget.round_size`); tokens are the gateway's estimate (`prompts.estimate_tokens`, about four
+Comparisons and rounds use the batch workflow's own rules (`engine.schedule.budget_for`,
+`engine.schedule.round_size`); tokens are the gateway's estimate (`prompts.estimate_tokens`, about four
 characters a token) of the very prompt it would build; prices are the model manifest's.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from assessments.budget import budget_for, round_size
+from assessments.engine.schedule import budget_for, round_size
 from assessments.research.artefact import Estimate, TokenEstimate
 from assessments.research.inventory import Inventory
 from cjproject.errors import InvalidInput

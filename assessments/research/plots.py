@@ -73,6 +73,7 @@ def _caterpillar(artefact: RunArtefact, path: Path) -> Path:
         caterpillar_png(
             rows=rows,
             cuts=grading.cuts if grading.available else (),
+            cut_se=grading.cut_se if grading.available else (),
             grades=grading.grades if grading.available else (),
             title="Essays by θ; anchors with their grade",
             note=_subtitle(artefact),

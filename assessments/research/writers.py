@@ -85,6 +85,10 @@ def _comparisons_csv(results: BatchResults, path: Path) -> Path:
     return path
 
 
+def _reliability(value: float | None, note: str | None) -> str:
+    return f"{value:.2f}" if value is not None else (note or "–")
+
+
 def _f(value: float | None, digits: int = 2, signed: bool = False) -> str:
     if value is None:
         return "–"
@@ -118,7 +122,7 @@ def report_markdown(artefact: RunArtefact, *, files: list[str]) -> str:
         "",
         f"{estimate.expected_comparisons} comparisons of {estimate.n_items} essays "
         f"(about {estimate.comparisons_per_essay:g} per essay, budget: {estimate.budget_source}); rounds if the budget is "
-        f"spent: {', '.join(map(str, estimate.round_sizes)) or 'none'} (a batch stops earlier at SSR "
+        f"spent: {', '.join(map(str, estimate.round_sizes)) or 'none'} (a batch stops earlier at reliability "
         f"{estimate.reliability_target:g}).",
         f"Tokens: about {estimate.tokens.input_per_comparison:.0f} in and {estimate.tokens.output_per_comparison} out per "
         f"comparison; {estimate.tokens.total_input:,} in, {estimate.tokens.total_output:,} out in all.",
@@ -137,7 +141,9 @@ def report_markdown(artefact: RunArtefact, *, files: list[str]) -> str:
             "",
             "## Results",
             "",
-            f"{bt.n_comparisons} comparisons judged; SSR {_f(bt.ssr, 3)}; separation {_f(bt.separation)}; "
+            f"{bt.n_comparisons} comparisons judged; reliability {_reliability(bt.reliability, bt.reliability_note)} "
+            f"(the share of the spread in the ranking that is real; sirt's SSR {_f(bt.ssr_sirt, 3)}, which adaptive pairing "
+            f"inflates); separation {_f(bt.separation)}; "
             f"P(first shown wins) {_f(bt.p_first_wins)}; order effect {_f(bt.order_effect, signed=True)} ± "
             f"{_f(bt.order_effect_se)} logits. Cost ${costs.total_usd:.4f} "
             f"(estimated ${estimate.cost_usd:.4f}); tokens {costs.input_tokens:,} in, {costs.output_tokens:,} out.",

@@ -76,7 +76,19 @@ def batch_results_document(
     scoring = meta.get("scoring", {})
     scores = essay_scores(essays, id_of=id_of, grade_of=grade_of)
     bt = BTSummary(
-        **{k: scoring.get(k) for k in ("ssr", "separation", "p_first_wins", "order_effect", "order_effect_se")},
+        **{
+            k: scoring.get(k)
+            for k in (
+                "reliability",
+                "reliability_note",
+                "ssr_sirt",
+                "population_sd",
+                "separation",
+                "p_first_wins",
+                "order_effect",
+                "order_effect_se",
+            )
+        },
         n_comparisons=scoring.get("n_comparisons", 0),
         n_components=scoring.get("n_components"),
         converged=scoring.get("converged"),
@@ -122,7 +134,7 @@ def essay_scores(essays: Iterable[Essay], *, id_of: Mapping[int, str], grade_of:
 def grade_projections(essays: Iterable[Essay], *, id_of: Mapping[int, str], grading: Mapping[str, Any]) -> GradeProjections:
     """The calibration stored by the last scoring, and each projected essay's grade."""
     return GradeProjections(
-        **Grading.model_validate({**NOT_SCORED, **grading}).model_dump(),
+        **grading_contract(grading).model_dump(),
         essays=[
             ProjectedGrade(
                 id=id_of[e.pk],
@@ -219,16 +231,25 @@ def batch_results_summary(*, batch: Batch) -> ResultsSummary:
         state=batch.state,
         end_reason=batch.end_reason,
         scored=bool(scoring),
-        ssr=scoring.get("ssr"),
+        reliability=scoring.get("reliability"),
+        reliability_note=scoring.get("reliability_note") if scoring else "not scored yet",
+        ssr_sirt=scoring.get("ssr_sirt"),
         separation=scoring.get("separation"),
         position_bias=PositionBias(**{k: scoring.get(k) for k in PositionBias.model_fields}),
-        grading=Grading.model_validate(meta.get("grading", NOT_SCORED)),
+        grading=grading_contract(meta.get("grading", NOT_SCORED)),
         anchor_alignment=batch_anchor_alignment(batch=batch),
         judges=_judges(meta),
         tokens=Tokens(**tokens),
         cost_usd=float(batch.cost_usd),
         essays=batch_essay_results(batch=batch),
     )
+
+
+def grading_contract(grading: Mapping[str, Any]) -> Grading:
+    """The stored grading metadata as its contract; keys of an older scoring that the contract
+    no longer has are dropped (a rescore writes the current ones)."""
+    merged = {**NOT_SCORED, **grading}
+    return Grading.model_validate({k: v for k, v in merged.items() if k in Grading.model_fields})
 
 
 def _judges(meta: Mapping[str, Any]) -> list[JudgeAgreement]:

@@ -15,7 +15,11 @@ from typing import Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_NAME: Final = "cj-results"
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
+# Version 2 (the honest-numbers change): θ and SE come from the population model (posterior mean
+# and SD, students shrunk towards their population), `reliability` replaces `ssr` (sirt's SSR is
+# kept as `ssr_sirt`), the grading has `cut_se` and `unanchored_grades` in place of
+# `unplaced_grades`/`pooled_grades`, and an essay never compared has no θ, SE or rank.
 # An essay whose infit is above this fits the scale poorly: judges disagreed about it.
 MISFIT_INFIT = 1.3
 
@@ -96,8 +100,22 @@ class JudgeAgreement(_Model):
     p_first_wins: float | None = None
 
 
+RELIABILITY_HELP = (
+    "The share of the students' spread on the scale that is real, not measurement error (0–1): an estimate of the "
+    "squared correlation between this ranking and the students' true quality, honest for adaptive pairing too. "
+    "Null until it can be estimated (see reliability_note)."
+)
+SSR_SIRT_HELP = (
+    "Scale separation reliability as sirt::btm computes it, for comparison with published studies; adaptive pairing "
+    "inflates it, and early on it can be negative."
+)
+
+
 class BTSummary(_Model):
-    ssr: float | None = None
+    reliability: float | None = Field(default=None, description=RELIABILITY_HELP)
+    reliability_note: str | None = None
+    ssr_sirt: float | None = Field(default=None, description=SSR_SIRT_HELP)
+    population_sd: float | None = Field(default=None, description="SD of the students' θ in the population model, logits.")
     separation: float | None = None
     p_first_wins: float | None = None
     order_effect: float | None = None
@@ -126,9 +144,11 @@ class Grading(_Model):
     reason: str | None = Field(default=None, description="Why no grades were projected.")
     grades: list[str] = Field(default_factory=list)
     centres: list[float | None] = Field(default_factory=list)
-    cuts: list[float | None] = Field(default_factory=list)
-    unplaced_grades: list[str] = Field(default_factory=list)
-    pooled_grades: list[list[str]] = Field(default_factory=list)
+    cuts: list[float | None] = Field(default_factory=list, description="Cut points between grades (posterior means).")
+    cut_se: list[float | None] = Field(default_factory=list, description="Uncertainty (posterior SD) of each cut point.")
+    unanchored_grades: list[str] = Field(
+        default_factory=list, description="Grades without an anchor: placed from their neighbours and the typical band width."
+    )
 
 
 class GradeProjections(Grading):
@@ -193,7 +213,7 @@ class Costs(_Model):
 
 class BatchResults(_Model):
     schema_name: Literal["cj-results"] = SCHEMA_NAME
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = SCHEMA_VERSION
     generated_at: datetime
     batch: BatchInfo
     comparisons: list[ComparisonEntry] = Field(default_factory=list)
@@ -269,7 +289,9 @@ class ResultsSummary(_Model):
     state: str
     end_reason: str = ""
     scored: bool = Field(description="False until the first round has been scored.")
-    ssr: float | None = Field(default=None, description="Scale separation reliability.")
+    reliability: float | None = Field(default=None, description=RELIABILITY_HELP)
+    reliability_note: str | None = Field(default=None, description="Why there is no reliability figure yet.")
+    ssr_sirt: float | None = Field(default=None, description=SSR_SIRT_HELP)
     separation: float | None = None
     position_bias: PositionBias
     grading: Grading

@@ -64,7 +64,8 @@ def batch_status(*, batch: Batch) -> dict[str, Any]:
     return {
         "rounds": batch.current_round,
         "comparisons": {"budget": budget, "planned": batch.comparisons_planned, **counts},
-        "ssr": meta.get("scoring", {}).get("ssr"),
+        "reliability": meta.get("scoring", {}).get("reliability"),
+        "reliability_note": meta.get("scoring", {}).get("reliability_note") if meta.get("scoring") else "not scored yet",
         "cost_usd": cost,
         "estimate": {
             "comparisons_remaining_at_most": remaining,

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from assessments.budget import budget_for
+from assessments.engine.schedule import budget_for
 from assessments.models import Batch
 from llmgateway.manifest import cost_usd, default_model, manifest
 from llmgateway.prompts import ANSWER_INSTRUCTIONS, DEFAULT_SYSTEM_PROMPT, estimate_tokens

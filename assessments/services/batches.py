@@ -9,14 +9,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
-from assessments.budget import budget_for
+from assessments.engine.schedule import budget_for
 from assessments.metadata import metadata_append, metadata_merge
 from assessments.models import (
     OPEN_COMPARISON_STATES,
@@ -336,11 +335,7 @@ def batch_continue(*, batch_id: int, additional_comparisons: int, reliability_ta
             },
         )
         batch.refresh_from_db()
-        boundaries = None
-        grading = batch.processing_metadata.get("grading", {})
-        if grading.get("available"):
-            boundaries = np.array([c for c in grading["cuts"] if c is not None])
-        if round_open(batch=batch, round_no=next_round, boundaries=boundaries) == 0:
+        if round_open(batch=batch, round_no=next_round) == 0:
             batch_finish(
                 batch=batch, state=BatchState.COMPLETED, reason=EndReason.PAIRS_EXHAUSTED, message="no pair left to compare"
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 from django.conf import settings
 from django.utils import timezone
 
@@ -52,10 +53,11 @@ def batch_conclude(*, batch: Batch, reason: str, score: BatchScore | None, round
             ),
         )
         return
-    ssr = score.fit.ssr if score else float("nan")
+    reliability = score.population.reliability if score else float("nan")
+    said = f"reliability {reliability:.2f}" if np.isfinite(reliability) else "reliability not estimable"
     batch_finish(
         batch=batch,
         state=BatchState.COMPLETED,
         reason=reason,
-        message=f"{batch.comparisons_succeeded} comparisons judged in {round_no} rounds; SSR {ssr:.3f}",
+        message=f"{batch.comparisons_succeeded} comparisons judged in {round_no} rounds; {said}",
     )

@@ -20,8 +20,8 @@ from django.db.models import F, Min
 from django.utils import timezone
 
 from assessments import metrics
-from assessments.budget import round_size
 from assessments.engine import pairing, stopping
+from assessments.engine.schedule import round_size
 from assessments.metadata import metadata_append
 from assessments.models import OPEN_COMPARISON_STATES, Batch, BatchState, Comparison, ComparisonStatus, EndReason, EssayRole
 from assessments.schemas import CJAssessmentRequestData, CJLLMComparisonMetadata
@@ -83,16 +83,17 @@ def _judged_pairs(*, batch: Batch, index_of: dict[int, int]) -> np.ndarray:
     return np.array([(index_of[a], index_of[b]) for a, b in rows], dtype=np.int64).reshape(-1, 2)
 
 
-def round_open(*, batch: Batch, round_no: int, boundaries: np.ndarray | None = None) -> int:
+def round_open(*, batch: Batch, round_no: int) -> int:
     """Plan a round with the engine, create its Comparison rows, send them on commit.
 
     Must run inside a transaction that holds the batch (claimed by the caller). Round 1 is a
-    connected design; later rounds are adaptive, from the θ and SE stored by the last scoring
-    and the grade boundaries when anchors gave some. Returns the number of comparisons planned
+    connected design; later rounds are adaptive, from the θ, SE and P(grade) stored by the last
+    scoring and its grade cut points: grade-directed when there are grades (`pairing.plan_round`).
+    Returns the number of comparisons planned
     (0: nothing left to compare).
     """
     request = batch_request(batch=batch)
-    essays = list(batch.essays.order_by("id").values("id", "role", "theta", "se"))
+    essays = list(batch.essays.order_by("id").values("id", "role", "theta", "se", "grade_probabilities"))
     index_of = {e["id"]: i for i, e in enumerate(essays)}
     n = len(essays)
     used = batch.comparisons_planned
@@ -109,6 +110,14 @@ def round_open(*, batch: Batch, round_no: int, boundaries: np.ndarray | None = N
         pairs = pairing.initial_design(n, k=k, is_anchor=is_anchor, seed=seed)[:size]
     else:
         judged = _judged_pairs(batch=batch, index_of=index_of)
+        grading = batch.processing_metadata.get("grading", {})
+        boundaries, probabilities = None, None
+        if grading.get("available"):
+            boundaries = np.array([c for c in grading["cuts"] if c is not None], dtype=float)
+            grades = grading["grades"]
+            probabilities = np.array(
+                [[(e["grade_probabilities"] or {}).get(g, np.nan) for g in grades] for e in essays], dtype=float
+            )
         state = pairing.PairingState(
             theta=np.array([e["theta"] if e["theta"] is not None else 0.0 for e in essays]),
             se=np.array([e["se"] if e["se"] is not None else np.nan for e in essays]),
@@ -118,8 +127,10 @@ def round_open(*, batch: Batch, round_no: int, boundaries: np.ndarray | None = N
             is_anchor=is_anchor,
             judged_pairs=judged,
             boundaries=boundaries,
+            grade_probabilities=probabilities,
         )
-        pairs = pairing.plan_round(state, n_pairs=size, seed=seed).pairs
+        floor = request.options.min_comparisons_per_essay or settings.CJ_MIN_COMPARISONS_PER_ESSAY
+        pairs = pairing.plan_round(state, n_pairs=size, seed=seed, floor=floor).pairs
     if len(pairs) == 0:
         return 0
     if both_orders:
@@ -243,8 +254,7 @@ def round_complete(*, batch_id: int, round_no: int) -> None:
         if not decision.stop:
             Batch.objects.filter(pk=batch_id).update(state=BatchState.RUNNING, updated_at=timezone.now())
             batch.refresh_from_db()
-            boundaries = score.projection.calibration.boundaries if score and score.projection else None
-            if round_open(batch=batch, round_no=round_no + 1, boundaries=boundaries) == 0:
+            if round_open(batch=batch, round_no=round_no + 1) == 0:
                 reason = EndReason.PAIRS_EXHAUSTED
         entry = {"round": round_no, "decision": reason or "continue", **decision.inputs}
         logger.info("Continuation decision evaluated", extra={"batch_id": batch_id, **entry})
@@ -257,6 +267,11 @@ def round_complete(*, batch_id: int, round_no: int) -> None:
         metadata_append(instance=batch, key="decisions", item=entry)
         if reason:
             batch_conclude(batch=batch, reason=reason, score=score, round_no=round_no)
+
+
+def _grade_certainty(asked: float | None) -> float | None:
+    """The batch's grades_settled target: its own, else the deployment's (0: off)."""
+    return asked or settings.CJ_GRADE_CERTAINTY_TARGET or None
 
 
 def _stopping_decision(*, batch: Batch, score: BatchScore | None, round_no: int) -> stopping.Decision:
@@ -277,8 +292,10 @@ def _stopping_decision(*, batch: Batch, score: BatchScore | None, round_no: int)
     state = stopping.StoppingState(
         rounds_completed=round_no - segment["start_round"] + 1,
         comparisons=batch.comparisons_planned,
-        ssr=score.fit.ssr if score else float("nan"),
-        student_comparisons=score.fit.comparisons[is_student] if score else np.zeros(int(is_student.sum()), dtype=np.int64),
+        reliability=score.population.reliability if score else float("nan"),
+        student_comparisons=score.population.comparisons[is_student]
+        if score
+        else np.zeros(int(is_student.sum()), dtype=np.int64),
         # A pair may be judged once in each order (position balance), so ordered pairs count.
         pairs_available=n * (n - 1) - ordered_judged,
         cost=float(batch.cost_usd),
@@ -291,6 +308,6 @@ def _stopping_decision(*, batch: Batch, score: BatchScore | None, round_no: int)
         budget=_budget_of(batch),
         cost_limit=options.cost_limit_usd,
         max_rounds=_max_rounds(request),
-        grade_confidence=options.grade_confidence if segment["reliability_target"] == "default" else None,
+        grade_certainty=_grade_certainty(options.grade_confidence) if segment["reliability_target"] == "default" else None,
     )
     return stopping.decide(state, config)

@@ -1,7 +1,9 @@
-"""Scoring a batch: rows to engine arrays, Bradley–Terry fit, grade projection, rows back.
+"""Scoring a batch: rows to engine arrays, the population model and grades, rows back.
 
 `batch_score` is the one place that translates between the database and the engine for a
-batch's statistics; the chord body (`rounds.round_complete`) and rescoring call it.
+batch's statistics; the chord body (`rounds.round_complete`) and rescoring call it. What graders
+read (θ, SE, reliability, P(grade)) comes from `engine.population.fit_population`; the classic
+fit (`engine.scoring.fit_bt`) adds sirt's SSR, for comparison with published studies.
 """
 
 from __future__ import annotations
@@ -14,13 +16,8 @@ from typing import Any
 import numpy as np
 from django.db import connection, models
 
-from assessments.engine.grading import (
-    GradeProjection,
-    ProjectionUnavailable,
-    anchor_alignment,
-    calibrate_grades,
-    project_grades,
-)
+from assessments.engine.grading import GradeProjection, anchor_alignment, grade_calibration, grade_projection
+from assessments.engine.population import PopulationFit, fit_population
 from assessments.engine.scoring import BTFit, fit_bt
 from assessments.metadata import metadata_merge
 from assessments.models import Batch, ComparisonStatus, Essay, EssayRole
@@ -30,12 +27,15 @@ logger = logging.getLogger(__name__)
 # Below this many judged comparisons the order effect is not estimated (too little data to
 # separate it from the essays' θ); θ is then fitted without it.
 MIN_COMPARISONS_FOR_ORDER_EFFECT = 20
+# Why a batch has no reliability figure yet (the population model needs three compared students).
+RELIABILITY_NOT_YET = "not estimable yet: fewer than three students have been compared"
 
 
 @dataclass(frozen=True)
 class BatchScore:
     essays: list[Essay]  # index order of every array below
-    fit: BTFit
+    population: PopulationFit  # θ, SE, reliability and grades: what graders read
+    fit: BTFit  # the classic fit: sirt's SSR, separation, log-likelihood, components
     is_student: np.ndarray
     projection: GradeProjection | None
     projection_unavailable: str | None
@@ -45,10 +45,10 @@ def batch_score(*, batch: Batch) -> BatchScore | None:
     """Fit every succeeded comparison of the batch, project grades, store both.
 
     1. Essays in id order become indices; succeeded comparisons become (first, second, outcome).
-    2. Bradley–Terry with the order effect (when there is enough data), disconnected designs
-       allowed (the number of components is reported in the metadata).
-    3. With an assignment: calibrate grades on the anchors and project every essay; anchor
-       alignment (Kendall τ, inversions, winless anchors) is computed either way.
+    2. The population model (students from a normal population, anchors inside their grade
+       bands, the order effect when there is enough data) gives θ, SE, the reliability and,
+       with an assignment, every student's P(grade). The classic fit gives sirt's SSR.
+    3. Anchor alignment (Kendall τ, inversions, winless anchors) is computed either way.
     4. Essays are updated in one bulk UPDATE; the batch's `scoring`, `grading` and
        `anchor_alignment` metadata are merged.
     Returns None when nothing has been judged yet.
@@ -64,44 +64,59 @@ def batch_score(*, batch: Batch) -> BatchScore | None:
     second = np.array([index_of[row[1]] for row in rows], dtype=np.int64)
     outcome = np.array([1.0 if row[2] == "a" else 0.0 for row in rows])
     judges = np.array([row[3] or "default" for row in rows])
-    fit = fit_bt(
+    order_effect = len(rows) >= MIN_COMPARISONS_FOR_ORDER_EFFECT
+    fit = fit_bt(first, second, outcome, n_items=len(essays), order_effect=order_effect, allow_disconnected=True)
+    is_student = np.array([essay.role == EssayRole.STUDENT for essay in essays])
+    scale = batch.assignment.scale if batch.assignment is not None else None
+    anchor_index = np.flatnonzero(~is_student)
+    anchor_grade = np.full(len(essays), -1, dtype=np.int64)
+    if scale is not None:
+        anchor_grade[anchor_index] = [scale.index(essays[i].anchor_grade or "") for i in anchor_index]
+    population = fit_population(
         first,
         second,
         outcome,
         n_items=len(essays),
-        order_effect=len(rows) >= MIN_COMPARISONS_FOR_ORDER_EFFECT,
-        allow_disconnected=True,
+        in_population=is_student,
+        anchor_grade=anchor_grade if scale is not None else None,
+        n_grades=len(scale.grades) if scale is not None else 0,
+        order_effect=order_effect,
+        seed=len(rows),
     )
-    is_student = np.array([essay.role == EssayRole.STUDENT for essay in essays])
-    is_anchor = ~is_student
-    scale = batch.assignment.scale if batch.assignment is not None else None
-    anchor_index = np.flatnonzero(is_anchor)
-    anchor_grade = np.array([scale.index(essays[i].anchor_grade or "") for i in anchor_index], dtype=np.int64) if scale else None
 
     projection: GradeProjection | None = None
     unavailable: str | None = None
-    if scale is None or anchor_grade is None:
+    if scale is None:
         unavailable = "guest batch: no assignment, so no anchors and no grades"
+    elif population.grade_probabilities is None or population.cut_draws is None or population.anchored is None:
+        reason = population.grading_unavailable
+        unavailable = f"{reason.reason}: {reason.detail}" if reason else "no anchors"
     else:
-        calibration = calibrate_grades(
-            theta=fit.theta, se=fit.se, anchor_index=anchor_index, anchor_grade=anchor_grade, grades=scale.grades
+        calibration = grade_calibration(
+            grades=scale.grades,
+            cut_draws=population.cut_draws,
+            population_sd=population.population_sd,
+            anchored=population.anchored,
         )
-        if isinstance(calibration, ProjectionUnavailable):
-            unavailable = f"{calibration.reason}: {calibration.detail}"
-        else:
-            projection = project_grades(theta=fit.theta, se=fit.se, calibration=calibration)
+        projection = grade_projection(probabilities=population.grade_probabilities, calibration=calibration)
 
-    _store_essays(essays=essays, fit=fit, is_student=is_student, projection=projection, grades=scale.grades if scale else ())
+    _store_essays(
+        essays=essays, population=population, is_student=is_student, projection=projection, grades=scale.grades if scale else ()
+    )
     winners = np.where(outcome == 1.0, first, second)  # ties do not occur: a judge must pick A or B
     losers = np.where(outcome == 1.0, second, first)
     values: dict[str, Any] = {
-        "scoring": _scoring_summary(fit),
+        "scoring": _scoring_summary(population, fit),
         "grading": _grading_summary(projection, unavailable),
-        "judges": _judge_summary(fit=fit, first=first, second=second, outcome=outcome, judges=judges),
+        "judges": _judge_summary(population=population, first=first, second=second, outcome=outcome, judges=judges),
     }
-    if scale is not None and anchor_grade is not None and anchor_index.size:
+    if scale is not None and anchor_index.size:
         alignment = anchor_alignment(
-            theta=fit.theta, anchor_index=anchor_index, anchor_grade=anchor_grade, winners=winners, losers=losers
+            theta=population.theta,
+            anchor_index=anchor_index,
+            anchor_grade=anchor_grade[anchor_index],
+            winners=winners,
+            losers=losers,
         )
         label = [essay.external_id for essay in essays]
         values["anchor_alignment"] = {
@@ -112,23 +127,38 @@ def batch_score(*, batch: Batch) -> BatchScore | None:
             "zero_win_anchors": [label[i] for i in alignment.zero_win_anchors],
         }
     metadata_merge(instance=batch, values=values)
-    return BatchScore(essays=essays, fit=fit, is_student=is_student, projection=projection, projection_unavailable=unavailable)
+    return BatchScore(
+        essays=essays,
+        population=population,
+        fit=fit,
+        is_student=is_student,
+        projection=projection,
+        projection_unavailable=unavailable,
+    )
 
 
 def _store_essays(
-    *, essays: list[Essay], fit: BTFit, is_student: np.ndarray, projection: GradeProjection | None, grades: tuple[str, ...]
+    *,
+    essays: list[Essay],
+    population: PopulationFit,
+    is_student: np.ndarray,
+    projection: GradeProjection | None,
+    grades: tuple[str, ...],
 ) -> None:
-    order = np.argsort(-fit.theta, kind="stable")
+    """θ, SE, fit and grades on every essay. An essay never compared is not ranked: no θ, SE,
+    rank or grade (its row says so), never a NaN."""
+    compared = population.comparisons > 0
+    order = np.argsort(-np.where(compared, population.theta, -np.inf), kind="stable")
     ranks = np.empty(len(essays), dtype=np.int64)
     ranks[order] = np.arange(1, len(essays) + 1)
     for i, essay in enumerate(essays):
-        essay.theta = float(fit.theta[i])
-        essay.se = float(fit.se[i])
-        essay.infit = _finite(fit.infit[i])
-        essay.outfit = _finite(fit.outfit[i])
-        essay.comparison_count = int(fit.comparisons[i])
-        essay.wins = float(fit.wins[i])
-        essay.rank = int(ranks[i])
+        essay.theta = _finite(population.theta[i]) if compared[i] else None
+        essay.se = _finite(population.se[i]) if compared[i] else None
+        essay.infit = _finite(population.infit[i])
+        essay.outfit = _finite(population.outfit[i])
+        essay.comparison_count = int(population.comparisons[i])
+        essay.wins = float(population.wins[i])
+        essay.rank = int(ranks[i]) if compared[i] else None
         if projection is not None and is_student[i] and projection.primary[i] >= 0:
             essay.projected_grade = grades[int(projection.primary[i])]
             essay.grade_probabilities = {g: round(float(p), 6) for g, p in zip(grades, projection.probabilities[i], strict=True)}
@@ -192,7 +222,7 @@ def _column(name: str) -> str:
 
 
 def _judge_summary(
-    *, fit: BTFit, first: np.ndarray, second: np.ndarray, outcome: np.ndarray, judges: np.ndarray
+    *, population: PopulationFit, first: np.ndarray, second: np.ndarray, outcome: np.ndarray, judges: np.ndarray
 ) -> list[dict[str, Any]]:
     """Each judge against the consensus scale (the fit of every judge's comparisons).
 
@@ -201,8 +231,9 @@ def _judge_summary(
     variances over its comparisons (1 = as noisy as the model expects; above 1.3, erratic).
     `p_first_wins`: how often the essay it was shown first won (its own position bias).
     """
-    gamma = fit.order_effect or 0.0
-    p_first = 1.0 / (1.0 + np.exp(-(fit.theta[first] - fit.theta[second] + gamma)))
+    gamma = population.order_effect or 0.0
+    theta = population.theta
+    p_first = 1.0 / (1.0 + np.exp(-(theta[first] - theta[second] + gamma)))
     residual2 = (outcome - p_first) ** 2
     variance = p_first * (1.0 - p_first)
     predicted = (p_first >= 0.5) == (outcome == 1.0)
@@ -221,21 +252,28 @@ def _judge_summary(
     return summary
 
 
-def _finite(value: float) -> float | None:
-    return float(value) if np.isfinite(value) else None
+def _finite(value: float | None) -> float | None:
+    return float(value) if value is not None and np.isfinite(value) else None
 
 
-def _scoring_summary(fit: BTFit) -> dict[str, Any]:
+def _scoring_summary(population: PopulationFit, fit: BTFit) -> dict[str, Any]:
+    """`reliability` is what graders read and stopping uses (null with `reliability_note` while
+    it cannot be estimated); `ssr_sirt` is sirt::btm's SSR of the classic fit, kept for
+    comparison with published studies (it flatters adaptive designs)."""
+    reliability = _finite(population.reliability)
     return {
-        "ssr": _finite(fit.ssr),
+        "reliability": reliability,
+        "reliability_note": None if reliability is not None else RELIABILITY_NOT_YET,
+        "population_sd": _finite(population.population_sd),
+        "ssr_sirt": _finite(fit.ssr_sirt),
         "separation": _finite(fit.separation),
         "p_first_wins": _finite(fit.p_first_wins),
-        "order_effect": fit.order_effect,
-        "order_effect_se": fit.order_effect_se,
-        "n_comparisons": fit.n_comparisons,
+        "order_effect": _finite(population.order_effect),
+        "order_effect_se": _finite(population.order_effect_se),
+        "n_comparisons": population.n_comparisons,
         "n_components": fit.n_components,
         "converged": fit.converged,
-        "iterations": fit.iterations,
+        "draws": population.draws,
         "log_likelihood": _finite(fit.log_likelihood),
     }
 
@@ -249,6 +287,6 @@ def _grading_summary(projection: GradeProjection | None, unavailable: str | None
         "grades": list(calibration.grades),
         "centres": [_finite(c) for c in calibration.centres],
         "cuts": [_finite(c) for c in calibration.cuts],
-        "unplaced_grades": list(calibration.unplaced_grades),
-        "pooled_grades": [list(group) for group in calibration.pooled_grades],
+        "cut_se": [_finite(c) for c in calibration.cut_se],
+        "unanchored_grades": list(calibration.unanchored_grades),
     }

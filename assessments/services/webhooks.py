@@ -50,7 +50,7 @@ def batch_webhook_body(*, batch: Batch) -> dict[str, Any]:
             "finished_at": batch.finished_at.isoformat() if batch.finished_at else None,
             "comparisons_succeeded": batch.comparisons_succeeded,
             "comparisons_failed": batch.comparisons_failed,
-            "ssr": batch.processing_metadata.get("scoring", {}).get("ssr"),
+            "reliability": batch.processing_metadata.get("scoring", {}).get("reliability"),
             "cost_usd": str(batch.cost_usd),
             "url": url,
             "results_url": f"{url}/results",

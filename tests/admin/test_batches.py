@@ -82,6 +82,18 @@ def test_a_grader_uploads_essays_and_starts_a_batch_on_the_mock_judge(grader, gr
     assert request["options"]["comparisons_per_essay"] == 4
 
 
+def test_a_grader_can_ask_to_stop_when_the_grades_are_settled(grader, grader_client):
+    assignment = make_assignment(grader)
+    grader_client.post(
+        "/admin/assessments/batch/add/",
+        {**_create_post(assignment), "essay_files": _files(4), "grades_settled_at": "30", "_create": "1"},
+    )
+    batch = Batch.objects.get()
+    assert batch.processing_metadata["original_request"]["options"]["grade_confidence"] == 0.3
+    decisions = batch.processing_metadata["decisions"]
+    assert all(d["grade_certainty"] == 0.3 for d in decisions)
+
+
 def test_a_batch_can_be_created_now_and_started_later(grader, grader_client):
     response = grader_client.post(
         "/admin/assessments/batch/add/", {**_create_post(start_now=""), "essay_files": _files(3), "_create": "1"}
@@ -123,7 +135,7 @@ def test_the_results_page_shows_state_reliability_plot_and_a_sortable_table(grad
 
     assert "The comparison budget was spent." in content  # the end reason in words
     assert 'id="mock-note"' in content and "NOT a language model" in content
-    assert "SSR" in content and "Position bias" in content and "Kendall τ" in content
+    assert "Reliability" in content and "SSR (sirt)" in content and "Position bias" in content and "Kendall τ" in content
     assert "Inverted anchor pairs" in content
     assert f"/admin/assessments/batch/{batch.pk}/plot.png" in content
     assert content.count('class="sortable"') == 10
@@ -161,7 +173,7 @@ def test_the_exports_have_one_row_per_essay_and_say_when_the_mock_judged(grader,
     exported = BatchResults.model_validate(grader_client.get(f"/admin/assessments/batch/{batch.pk}/export.json").json())
     assert exported.schema_name == "cj-results" and exported.batch.judges
     assert not any(judge.is_language_model for judge in exported.batch.judges)  # the mock judged
-    assert len(exported.bt_summary.essays) == 7 and exported.bt_summary.ssr is not None
+    assert len(exported.bt_summary.essays) == 7 and exported.bt_summary.reliability is not None
 
 
 def test_cancel_stops_a_created_batch(grader, grader_client):

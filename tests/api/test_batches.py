@@ -196,10 +196,10 @@ def test_a_finished_batch_reads_with_progress_results_comparisons_and_exports(ow
     assert detail["state"] == "completed" and detail["end_reason"]
     assert progress["comparisons"]["succeeded"] == batch.comparisons_succeeded > 0
     assert progress["comparisons"]["sent"] >= progress["comparisons"]["succeeded"]
-    assert progress["estimate"]["comparisons_remaining_at_most"] == 0 and progress["ssr"] is not None
+    assert progress["estimate"]["comparisons_remaining_at_most"] == 0 and progress["reliability"] is not None and progress["reliability_note"] is None
 
     results = as_owner.get(f"/api/v1/batches/{batch.pk}/results").json()
-    assert results["scored"] and results["ssr"] is not None and results["judges"]
+    assert results["scored"] and 0 <= results["reliability"] < 1 and results["ssr_sirt"] is not None and results["judges"]
     assert results["grading"]["available"] in (True, False) and results["anchor_alignment"]["n_anchors"] == 3
     student = next(e for e in results["essays"] if e["role"] == "student" and e["projected_grade"])
     assert student["theta_low_95"] < student["theta"] < student["theta_high_95"]
@@ -214,16 +214,16 @@ def test_a_finished_batch_reads_with_progress_results_comparisons_and_exports(ow
     assert as_owner.get(f"/api/v1/batches/{batch.pk}/comparisons?round=0").status_code == 400
 
     exported = BatchResults.model_validate(as_owner.get(f"/api/v1/batches/{batch.pk}/export.json").json())
-    assert (exported.schema_name, exported.schema_version) == ("cj-results", 1)
+    assert (exported.schema_name, exported.schema_version) == ("cj-results", 2)
     assert exported.batch.id == batch.pk and exported.batch.state == "completed" and exported.batch.judges
     assert [e.id for e in exported.bt_summary.essays] == [e["essay_id"] for e in results["essays"]]
-    assert exported.bt_summary.ssr == results["ssr"] and len(exported.comparisons) == batch.comparisons.count()
+    assert exported.bt_summary.reliability == results["reliability"] and len(exported.comparisons) == batch.comparisons.count()
     assert exported.anchor_alignment.n_anchors == 3
     assert exported.anchor_alignment.kendall_tau == pytest.approx(results["anchor_alignment"]["kendall_tau"])
     assert exported.costs.total_usd == results["cost_usd"]
 
     response = as_owner.get(f"/api/v1/batches/{batch.pk}/export.csv", HTTP_ACCEPT="text/csv")
-    assert response["Content-Type"].startswith("text/csv") and response["X-CJ-Export-Schema"] == "cj-results/1"
+    assert response["Content-Type"].startswith("text/csv") and response["X-CJ-Export-Schema"] == "cj-results/2"
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert len(rows) == 7 and rows[0]["rank"] == "1"
 
@@ -232,7 +232,7 @@ def test_a_new_batch_has_empty_results_and_an_estimate(as_owner):
     created = as_owner.post("/api/v1/batches", {"essays": essays(4)}, format="json").json()
     assert created["progress"]["estimate"]["comparisons_remaining_at_most"] == created["progress"]["comparisons"]["budget"]
     results = as_owner.get(f"/api/v1/batches/{created['id']}/results").json()
-    assert results["scored"] is False and results["ssr"] is None and len(results["essays"]) == 4
+    assert results["scored"] is False and results["reliability"] is None and results["reliability_note"] and len(results["essays"]) == 4
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,8 @@ def _run(*args):
     return json.loads(out.getvalue())
 
 
-def test_it_shows_continues_and_rescores_a_batch(owner):
+def test_it_shows_continues_and_rescores_a_batch(owner, settings):
+    settings.CJ_RELIABILITY_TARGET = 0.99  # the budget, not the reliability, ends this batch
     batch = services.batch_create(owner=owner, request={"essays": essays(6)})
     services.batch_start(batch_id=batch.pk)
     shown = _run("show", batch.pk)
@@ -26,7 +27,7 @@ def test_it_shows_continues_and_rescores_a_batch(owner):
     continued = _run("continue", batch.pk, "--comparisons", "6")
     assert continued["planned"] == shown["planned"] + 6
     assert continued["succeeded"] == shown["succeeded"] + 6
-    assert _run("rescore", batch.pk)["ssr"] == pytest.approx(continued["ssr"])
+    assert _run("rescore", batch.pk)["reliability"] == pytest.approx(continued["reliability"])
 
 
 def test_it_explains_what_cannot_be_done(owner):

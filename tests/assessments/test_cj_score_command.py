@@ -43,13 +43,14 @@ def _run(*args):
 def test_it_prints_one_json_object_with_every_item_ranked(tmp_path):
     out, _ = _run(_simulated_file(tmp_path), "--json", "--split-halves", "5")
     result = json.loads(out)
-    assert {"items", "ssr", "separation", "n_items", "n_comparisons"} <= set(result)
+    assert {"items", "reliability", "ssr", "ssr_sirt", "separation", "n_items", "n_comparisons"} <= set(result)
     assert (result["n_items"], result["n_comparisons"]) == (8, 400)
     assert [item["rank"] for item in result["items"]] == list(range(1, 9))
     assert set(result["items"][0]) == {"id", "theta", "se", "infit", "outfit", "comparisons", "rank"}
     truth = [int(item["id"].removeprefix("item")) for item in result["items"]]  # true order is by index
     assert np.corrcoef(truth, range(8, 0, -1))[0, 1] > 0.9
     assert 0.5 < result["ssr"] < 1.0
+    assert 0.5 < result["reliability"] < 1.0 and result["population_sd"] > 0
     assert result["split_half"]["n_splits"] == 5
     assert result["position_bias"] is None
 
@@ -126,3 +127,8 @@ def test_it_reproduces_sirt_on_a_real_session():
     assert np.corrcoef([ours[k] for k in reference], [float(r["theta"]) for r in reference.values()])[0, 1] > 0.999
     sirt_ssr = float(next(csv.DictReader((SHARED / "data-cache" / session / "btm_ssr.csv").open()))["ssr"])
     assert result["ssr_sirt"] == pytest.approx(sirt_ssr, abs=0.01)
+
+
+def test_the_population_reliability_can_be_skipped(tmp_path):
+    out, _ = _run(_simulated_file(tmp_path), "--json", "--split-halves", "0", "--no-reliability")
+    assert json.loads(out)["reliability"] is None

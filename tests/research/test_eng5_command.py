@@ -79,7 +79,7 @@ def test_dry_run_writes_a_schema_valid_artefact_and_calls_no_model(tmp_path):
     assert artefact.estimate.expected_comparisons == 54
     assert len(artefact.inputs.anchors) == 12 and len(artefact.inputs.essays) == 24
     assert json.loads((tmp_path / "artefact.schema.json").read_text()) == RunArtefact.model_json_schema()
-    assert artefact.schema_name == "cj-eng5-run" and SCHEMA_VERSION == 2
+    assert artefact.schema_name == "cj-eng5-run" and SCHEMA_VERSION == 3
     _assert_schema_file_validates(tmp_path)
     _assert_checksums_match(tmp_path, artefact)
     assert "NOT a language model" in (tmp_path / "report.md").read_text()
@@ -97,7 +97,7 @@ def test_execute_runs_the_sample_through_the_services_and_writes_every_artefact(
     artefact = _artefact(tmp_path)
     assert artefact.run.batch_id == batch.pk and artefact.run.judge.is_language_model is False
     results = artefact.results
-    assert isinstance(results, BatchResults) and (results.schema_name, results.schema_version) == ("cj-results", 1)
+    assert isinstance(results, BatchResults) and (results.schema_name, results.schema_version) == ("cj-results", 2)
     assert results.batch.id == batch.pk and [j.is_language_model for j in results.batch.judges] == [False]
     judged = [c for c in results.comparisons if c.status == "succeeded"]
     assert len(judged) == batch.comparisons_succeeded > 0

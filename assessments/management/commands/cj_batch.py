@@ -25,7 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("action", choices=["show", "cancel", "rescore", "continue"])
         parser.add_argument("batch_id", type=int)
         parser.add_argument("--comparisons", type=int, help="continue: how many more comparisons")
-        parser.add_argument("--reliability-target", type=float, help="continue: stop early at this SSR")
+        parser.add_argument("--reliability-target", type=float, help="continue: stop early at this reliability")
 
     def handle(self, *args: Any, **options: Any) -> None:
         batch_id = options["batch_id"]
@@ -52,7 +52,8 @@ class Command(BaseCommand):
         summary = {
             **selectors.batch_progress(batch=batch),
             "end_message": batch.end_message,
-            "ssr": meta.get("scoring", {}).get("ssr"),
+            "reliability": meta.get("scoring", {}).get("reliability"),
+            "ssr_sirt": meta.get("scoring", {}).get("ssr_sirt"),
             "judges": meta.get("judges", []),
         }
         self.stdout.write(json.dumps(summary, indent=2, default=str))

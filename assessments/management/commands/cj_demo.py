@@ -131,13 +131,15 @@ class Command(BaseCommand):
             line = f"{rank:>4}  {row.essay_id:<14} {row.role:<7} {theta} {se} {row.comparisons:>4}"
             self.stdout.write(f"{line}  {grade:<6} {probability:>5}  {confidence}")
         self.stdout.write("")
-        ssr = scoring.get("ssr")
+        reliability = scoring.get("reliability")
         self.stdout.write(
             f"State: {batch.state} ({batch.end_reason}); rounds: {progress['rounds']}; comparisons: "
             f"{progress['succeeded']} judged, {progress['failed']} failed; cost: ${progress['cost_usd']:.4f}"
         )
         self.stdout.write(
-            f"Reliability: SSR {ssr:.3f}" if ssr is not None else "Reliability: not available",
+            f"Reliability: {reliability:.2f} (the share of the spread in the ranking that is real, 0–1)"
+            if reliability is not None
+            else f"Reliability: {scoring.get('reliability_note') or 'not available'}",
             ending="",
         )
         if scoring.get("order_effect") is not None:

@@ -261,12 +261,12 @@ class Command(BaseCommand):
         results = artefact.results
         if run.batch_id is not None and results is not None:
             bt = results.bt_summary
-            ssr = f"{bt.ssr:.3f}" if bt.ssr is not None else "n/a"
+            reliability = f"{bt.reliability:.2f}" if bt.reliability is not None else (bt.reliability_note or "n/a")
             write(
                 f"Batch {run.batch_id}: {run.state}"
                 + (f" ({run.end_reason})" if run.end_reason else "")
                 + f"; {len([c for c in results.comparisons if c.status == 'succeeded'])} comparisons judged; "
-                f"SSR {ssr}; cost ${results.costs.total_usd:.4f}"
+                f"reliability {reliability}; cost ${results.costs.total_usd:.4f}"
             )
         alignment = results.anchor_alignment if results is not None else None
         if alignment is not None:

@@ -1,4 +1,4 @@
-from assessments.budget import budget_for, round_size
+from assessments.engine.schedule import budget_for, round_size
 
 
 def test_the_default_budget_is_comparisons_per_essay_times_essays_over_two():
