@@ -73,7 +73,7 @@ class GradeCalibration:
 class GradeProjection:
     """Per-essay grade probabilities. `probabilities` is (n, G); rows sum to 1.
 
-    `primary` is the most probable grade index (−1 when the essay has no finite θ/SE, and its row
+    `primary` is the median grade index, the first whose cumulative P reaches ½ (−1 when the essay has no finite θ/SE, and its row
     is NaN), `expected` the probability-weighted grade index, `adjacent_probability` P(primary) +
     P(the grades either side), `confidence` "high" | "medium" | "low" | "unavailable".
     """
@@ -223,12 +223,17 @@ def truncated_normal(mean: float, sd: float, lo: float, hi: float, rng: np.rando
 
 
 def grade_projection(*, probabilities: np.ndarray, calibration: GradeCalibration) -> GradeProjection:
-    """Primary grade, its probability, the adjacent and expected grades and the confidence label
-    from each essay's P(grade) row (NaN rows: no estimate, primary −1)."""
+    """Primary grade (the median grade), its probability, the adjacent and expected grades and the
+    confidence label from each essay's P(grade) row (NaN rows: no estimate, primary −1)."""
     probabilities = np.asarray(probabilities, dtype=float)
     n, n_grades = probabilities.shape
     ok = np.isfinite(probabilities).all(axis=1)
-    primary = np.where(ok, np.argmax(np.nan_to_num(probabilities), axis=1), -1)
+    # The median grade: the first whose cumulative probability reaches one half. Unlike the most
+    # probable grade it rises with θ (an essay above another never gets a lower grade for having a
+    # wider SE, which would pile probability into the open-ended end grades).
+    cumulative = np.cumsum(np.nan_to_num(probabilities), axis=1)
+    median = np.minimum(np.sum(cumulative < 0.5 - 1e-12, axis=1), n_grades - 1)
+    primary = np.where(ok, median, -1)
     rows = np.arange(n)
     primary_probability = np.where(ok, probabilities[rows, np.maximum(primary, 0)], np.nan)
     padded = np.pad(np.nan_to_num(probabilities), ((0, 0), (1, 1)))

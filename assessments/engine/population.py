@@ -53,8 +53,9 @@ POPULATION_SD_PRIOR = (1.5, 0.75)
 DEFAULT_LAPSE_RATE = 0.03
 # Grade bands are about equally wide: the log of each inner band's width is normal around the
 # log of a typical width (estimated across the grades, so a grade with one anchor borrows from
-# the others) with this SD; 0.3 lets neighbouring bands differ by a third or so.
-BAND_WIDTH_SPREAD = 0.3
+# the others) with this SD; 0.5 lets neighbouring bands differ by half or so (grade scales are
+# not always regular, and a tighter prior drags every band after two close anchors).
+BAND_WIDTH_SPREAD = 0.5
 # Grid cells for drawing one cut point from its conditional, between its neighbouring cuts.
 CUT_GRID = 128
 # Up to this many parameters θ is drawn through a dense Cholesky factor, above by conjugate

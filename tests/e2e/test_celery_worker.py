@@ -11,7 +11,9 @@ pytestmark = pytest.mark.worker
 
 
 def test_a_real_worker_completes_every_round_chord(owner, assignment, celery_worker_process):
-    batch = services.batch_create(owner=owner, request={"essays": essays(8), "assignment_id": assignment.pk})
+    batch = services.batch_create(
+        owner=owner, request={"essays": essays(8), "assignment_id": assignment.pk, "options": {"reliability_target": 0.99}}
+    )
     services.batch_start(batch_id=batch.pk)
 
     finished = wait_for(lambda: Batch.objects.get(pk=batch.pk).is_terminal, timeout=120)
