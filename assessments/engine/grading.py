@@ -33,6 +33,8 @@ MEDIUM_CONFIDENCE = 0.60
 CONFIDENCE_LABELS = ("high", "medium", "low", "unavailable")
 # Grid cells for drawing one cut point from its conditional density.
 GRID_CELLS = 64
+# Beyond this many SDs from the mean a truncated normal is drawn from its exponential tail.
+FAR_TAIL = 30.0
 
 
 @dataclass(frozen=True)
@@ -210,15 +212,24 @@ def draw_cut(*, lower: float, upper: float, lo: float, hi: float, n_below: int, 
 
 def truncated_normal(mean: float, sd: float, lo: float, hi: float, rng: np.random.Generator) -> float:
     """One draw from N(mean, sd²) truncated to (lo, hi), by the inverse CDF on the side of the
-    normal where Φ keeps its precision (an interval above the mean is mirrored)."""
-    a = float(np.clip((lo - mean) / sd, -37.0, 37.0))
-    b = float(np.clip((hi - mean) / sd, -37.0, 37.0))
+    normal where Φ keeps its precision (an interval above the mean is mirrored). Beyond
+    FAR_TAIL SDs, where Φ runs out of digits, the tail is exponential (rate a at a SDs), which
+    is exact to within a few per cent there; the draw always lies inside the interval."""
+    a = (lo - mean) / sd
+    b = (hi - mean) / sd
     mirror = a > 0
     if mirror:
         a, b = -b, -a
-    pa, pb = ndtr(a), ndtr(b)
-    z = float(ndtri(min(max(pa + rng.random() * (pb - pa), 1e-300), 1 - 1e-16)))
-    z = min(max(z, a), b)
+    # Now a < b and a ≤ 0: the interval reaches into (or below) the lower half.
+    if b < -FAR_TAIL:
+        # Far in the lower tail: z = b − Exp(|b|) truncated to (a, b).
+        rate = -b
+        span = b - a
+        z = b + np.log1p(-rng.random() * -np.expm1(-rate * span)) / rate if np.isfinite(span) else b - rng.exponential(1 / rate)
+    else:
+        pa, pb = ndtr(max(a, -38.0)), ndtr(b)
+        z = float(ndtri(min(max(pa + rng.random() * (pb - pa), 1e-300), 1 - 1e-16)))
+    z = min(max(float(z), a), b)
     return mean + sd * (-z if mirror else z)
 
 

@@ -45,8 +45,8 @@ class PairingState:
 
     `comparisons`, `shown_first` and `shown_second` count judged and in-flight comparisons.
     `judged_pairs` is (m, 2): (first shown, second shown) of every comparison judged or in flight.
-    `boundaries` are grade cut points on the θ scale (from `grading.calibrate_grades`), or None.
-    `grade_probabilities` (n × grades, from `grading.project_grades`; NaN rows for essays without
+    `boundaries` are grade cut points on the θ scale (`grading.GradeCalibration.boundaries`), or None.
+    `grade_probabilities` (n × grades, `grading.GradeProjection.probabilities`; NaN rows for essays without
     an estimate) turn on grade-directed rounds: see `plan_round`.
     """
 

@@ -56,6 +56,8 @@ DEFAULT_LAPSE_RATE = 0.03
 # the others) with this SD; 0.5 lets neighbouring bands differ by half or so (grade scales are
 # not always regular, and a tighter prior drags every band after two close anchors).
 BAND_WIDTH_SPREAD = 0.5
+# SD of the prior on the log of the typical band width (see `_draw_band_width`).
+BAND_WIDTH_PRIOR_SD = 0.7
 # Grid cells for drawing one cut point from its conditional, between its neighbouring cuts.
 CUT_GRID = 128
 # Up to this many parameters θ is drawn through a dense Cholesky factor, above by conjugate
@@ -125,9 +127,9 @@ def fit_population(
        randomly perturbed right-hand side for large batches).
     3. Each anchor in turn: normal given ω and everything else, times the population's
        N(0, τ²), truncated to its grade's band.
-    4. Each cut point from its conditional (`grading.draw_cut`) between its neighbours and the
-       anchors either side.
-    5. τ² from its inverse-gamma conditional given the students' θ (flat prior on τ).
+    4. Each cut point from its conditional (`_draw_cuts`, the anchors either side integrated
+       out), then the typical band width (`_draw_band_width`).
+    5. τ from its conditional given the students' θ (prior POPULATION_SD_PRIOR), on a grid.
     6. After burn-in, add each student's P(grade | this draw of everything else), the normal
        conditional of step 2 cut into bands (Rao–Blackwellised, so P is smooth).
     Summaries average the kept iterations.
@@ -194,7 +196,7 @@ def fit_population(
         if banded.size:
             anchor_mean, anchor_sd = sampler.anchor_conditionals(x, omega, 1.0 / tau2)
             cuts = _draw_cuts(cuts, anchor_mean, anchor_sd, grade_of[banded], n_grades, np.sqrt(tau2), width, rng)
-            width = _draw_band_width(cuts, rng) or width
+            width = _draw_band_width(cuts, np.sqrt(tau2), rng) or width
             edges = np.concatenate([[-np.inf], cuts, [np.inf]])
             x = sampler.draw_anchors(x, omega, 1.0 / tau2, lo=edges[grade_of[banded]], hi=edges[grade_of[banded] + 1], rng=rng)
         if population.sum() >= 3:
@@ -286,12 +288,10 @@ def _draw_cuts(
         hi = upper if np.isfinite(upper) else (lower if np.isfinite(lower) else float(np.max(anchor_mean))) + span
         c = lo + (hi - lo) * (np.arange(CUT_GRID) + 0.5) / CUT_GRID
         log_density = np.zeros(CUT_GRID)
-        for band_low, band_high in ((lower, None), (None, upper)):
-            if (band_low is not None and np.isfinite(band_low)) or (band_high is not None and np.isfinite(band_high)):
-                gap = (c - band_low) if band_low is not None else (band_high - c)
-                log_density += -0.5 * ((np.log(np.maximum(gap, 1e-12)) - np.log(width)) / BAND_WIDTH_SPREAD) ** 2 - np.log(
-                    np.maximum(gap, 1e-12)
-                )
+        gaps = ([c - lower] if np.isfinite(lower) else []) + ([upper - c] if np.isfinite(upper) else [])
+        for gap in gaps:  # the inner bands this cut bounds: lognormal width prior
+            safe = np.log(np.maximum(gap, 1e-12))
+            log_density += -0.5 * ((safe - np.log(width)) / BAND_WIDTH_SPREAD) ** 2 - safe
         below_share = _normal_mass(np.full(CUT_GRID, lower / tau), c / tau)
         above_share = _normal_mass(c / tau, np.full(CUT_GRID, upper / tau))
         log_density -= per_grade[k] * np.log(np.maximum(below_share, 1e-300)) + per_grade[k + 1] * np.log(
@@ -311,14 +311,21 @@ def _draw_cuts(
     return edges[1:-1].copy()
 
 
-def _draw_band_width(cuts: np.ndarray, rng: np.random.Generator) -> float | None:
-    """The typical width of an inner band, from its conditional given the inner bands' widths
-    (flat prior on its logarithm); None when the scale has no inner band."""
+def _draw_band_width(cuts: np.ndarray, tau: float, rng: np.random.Generator) -> float | None:
+    """The typical width of an inner band, from its normal conditional on the log scale: the
+    inner bands' log widths around it (SD BAND_WIDTH_SPREAD), and a prior log δ ~ N(log(4τ/G),
+    BAND_WIDTH_PRIOR_SD²) (G grades sharing about ±2 population SDs). The prior must be proper:
+    anchors that lost (or won) every comparison bound their band on one side only, and with a
+    flat prior the bands could widen without limit. None when the scale has no inner band."""
     widths = np.diff(cuts)
     if widths.size == 0:
         return None
-    centre = float(np.mean(np.log(np.maximum(widths, 1e-12))))
-    return float(np.exp(centre + BAND_WIDTH_SPREAD / np.sqrt(widths.size) * rng.standard_normal()))
+    prior_centre = float(np.log(4.0 * tau / (widths.size + 2)))
+    precision = 1.0 / BAND_WIDTH_PRIOR_SD**2 + widths.size / BAND_WIDTH_SPREAD**2
+    centre = (
+        prior_centre / BAND_WIDTH_PRIOR_SD**2 + float(np.sum(np.log(np.maximum(widths, 1e-12)))) / BAND_WIDTH_SPREAD**2
+    ) / precision
+    return float(np.exp(centre + rng.standard_normal() / np.sqrt(precision)))
 
 
 def _normal_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -509,7 +509,11 @@ class _Problem:
     def _dense_hessian(self, wv: np.ndarray) -> np.ndarray:
         """The dense negative Hessian, wv = weight·p·(1 − p) per comparison."""
         d = self.dim
-        h = np.bincount(self.flat_index, np.tile(wv, self.n_blocks) * self.flat_sign, minlength=d * d).reshape(d, d)
+        h: npt.NDArray[np.float64] = (
+            np.bincount(self.flat_index, np.tile(wv, self.n_blocks) * self.flat_sign, minlength=d * d)
+            .reshape(d, d)
+            .astype(np.float64, copy=False)
+        )
         theta_block = h[: self.n, : self.n]
         theta_block[np.diag_indices(self.n)] += self.precision
         # Add c·P_c, P_c the projector onto each component's constant vector: it commutes with

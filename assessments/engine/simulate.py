@@ -186,7 +186,7 @@ def simulate_batch(config: SimulationConfig) -> SimulationReport:
     Steps:
     1. Draw the batch (`draw_batch`); plan round 1: ours `initial_design`, random a random
        matching, reference its own matching at θ = 0. Round sizes follow the service.
-    2. Judge the round, fit every comparison so far (`fit_bt_population`, the order effect once
+    2. Judge the round, fit every comparison so far (`population.fit_population`, the order effect once
        there are enough comparisons), calibrate grades on the anchors and project them, record a
        `SimulationPoint`.
     3. Stop when the budget or the rounds are spent or (stop_rule "strategy") the strategy's

@@ -28,7 +28,7 @@ STOP_REASONS = (
 class StoppingConfig:
     """Targets and limits. None switches a rule off.
 
-    `reliability_target`: reliability (`scoring.PopulationFit.reliability`, which tracks the
+    `reliability_target`: reliability (`population.PopulationFit.reliability`, which tracks the
     true r² on adaptive designs too) at which the batch may stop, once every student has at
     least `min_comparisons` (students only: anchors are not graded). `max_comparisons`: per
     student; when every student has this many the budget is spent. `budget`: total comparisons.
@@ -53,7 +53,7 @@ class StoppingState:
     `student_comparisons`: completed comparisons per student essay. `comparisons`: comparisons
     spent (what the budget counts). `pairs_available`: pairs the next round could still use
     (`pairing.unjudged_pair_count`, or more if repeats are allowed). `primary_probability`: per
-    student, from `grading.project_grades`, or None when there is no projection.
+    student, from `grading.GradeProjection`, or None when there is no projection.
     """
 
     rounds_completed: int

@@ -1,144 +1,296 @@
+"""Grading: the band model's pieces (cut draws, truncated normals, starting state), the
+summaries callers read (calibration, projection, confidence labels) and the anchor checks."""
+
+from __future__ import annotations
+
 import numpy as np
 import pytest
+from scipy.special import ndtr
 
 from assessments.engine.grading import (
     HIGH_CONFIDENCE,
     MEDIUM_CONFIDENCE,
     GradeCalibration,
-    ProjectionUnavailable,
     anchor_alignment,
-    calibrate_grades,
+    anchors_contradict_grades,
     confidence_label,
-    project_grades,
+    draw_cut,
+    grade_calibration,
+    grade_projection,
+    starting_cuts,
+    truncated_normal,
 )
 
 GRADES = ("F", "E", "D", "C", "B", "A")
 
 
-def _calibrate(anchor_theta, anchor_grade, *, anchor_se=0.3, grades=GRADES):
-    theta = np.asarray(anchor_theta, dtype=float)
-    se = np.broadcast_to(np.asarray(anchor_se, dtype=float), theta.shape)
-    return calibrate_grades(
-        theta=theta, se=se, anchor_index=np.arange(len(theta)), anchor_grade=np.asarray(anchor_grade), grades=grades
+def _calibration(cut_draws, *, grades=GRADES[:4], anchored=None, population_sd=1.5) -> GradeCalibration:
+    draws = np.atleast_2d(np.asarray(cut_draws, dtype=float))
+    return grade_calibration(
+        grades=grades,
+        cut_draws=draws,
+        population_sd=population_sd,
+        anchored=np.ones(len(grades), dtype=bool) if anchored is None else np.asarray(anchored),
     )
 
 
-def _spread_anchors():
-    """Two anchors per grade, grade centres at −5, −3, ..., 5 logits."""
-    centres = np.array([-5.0, -3.0, -1.0, 1.0, 3.0, 5.0])
-    return np.repeat(centres, 2) + np.tile([-0.2, 0.2], 6), np.repeat(np.arange(6), 2)
+# --- truncated_normal -------------------------------------------------------------------------
 
 
-def test_grade_centres_stay_in_logits_and_are_not_shrunk_toward_a_unit_scale():
-    calibration = _calibrate(*_spread_anchors())
-    assert isinstance(calibration, GradeCalibration)
-    np.testing.assert_allclose(calibration.centres, [-5, -3, -1, 1, 3, 5], atol=1e-9)
-    np.testing.assert_allclose(calibration.cuts, [-4, -2, 0, 2, 4], atol=1e-9)
+@pytest.mark.parametrize(
+    ("mean", "sd", "lo", "hi"),
+    [
+        (0.0, 1.0, -1.0, 1.0),  # around the mean
+        (0.0, 1.0, 30.0, 31.0),  # far in the upper tail
+        (0.0, 1.0, -31.0, -30.0),  # far in the lower tail
+        (2.0, 0.5, -np.inf, -8.0),  # an open end band, 20 SDs below
+        (-2.0, 0.5, 8.0, np.inf),  # an open end band, 20 SDs above
+        (0.0, 1.0, 0.0, 1e-6),  # a sliver
+        (0.0, 3.0, -np.inf, np.inf),  # no truncation at all
+    ],
+)
+def test_truncated_normal_stays_inside_its_interval(mean, sd, lo, hi):
+    rng = np.random.default_rng(0)
+    draws = np.array([truncated_normal(mean, sd, lo, hi, rng) for _ in range(2000)])
+    assert np.all(np.isfinite(draws))
+    assert np.all((draws > lo) & (draws < hi))
 
 
-def test_probabilities_are_genuine_not_one_hot():
-    calibration = _calibrate(*_spread_anchors())
-    projection = project_grades(theta=np.array([0.0, 0.6, 2.5]), se=np.full(3, 0.5), calibration=calibration)
-    np.testing.assert_allclose(projection.probabilities.sum(axis=1), 1.0)
-    # On the D/C cut: an even split, not all of it on one side.
-    assert projection.probabilities[0, 2] == pytest.approx(0.5, abs=0.01)
-    assert projection.probabilities[0, 3] == pytest.approx(0.5, abs=0.01)
-    # Inside a grade but near a cut: the neighbour keeps a real share.
-    assert 0.05 < projection.probabilities[2, 3] < 0.4
-    assert np.all((projection.probabilities > 1e-3).sum(axis=1) >= 2)
+def test_truncated_normal_stays_inside_an_interval_more_than_37_sds_away():
+    rng = np.random.default_rng(0)
+    assert 40.0 < truncated_normal(0.0, 1.0, 40.0, 41.0, rng) < 41.0
+    assert 0.0 < truncated_normal(5.0, 1e-3, 0.0, 1.0, rng) < 1.0  # a tight conditional 5000 SDs off
 
 
-def test_a_larger_se_spreads_probability():
-    calibration = _calibrate(*_spread_anchors())
-    projection = project_grades(theta=np.array([1.0, 1.0, 1.0]), se=np.array([0.2, 0.8, 2.0]), calibration=calibration)
-    assert projection.primary.tolist() == [3, 3, 3]
-    p = projection.primary_probability
-    assert p[0] > p[1] > p[2]
-    entropy = -np.sum(projection.probabilities * np.log(np.clip(projection.probabilities, 1e-300, None)), axis=1)
-    assert entropy[0] < entropy[1] < entropy[2]
+def test_truncated_normal_draws_follow_the_truncated_density():
+    rng = np.random.default_rng(1)
+    half = np.array([truncated_normal(0.0, 1.0, 0.0, np.inf, rng) for _ in range(20000)])
+    # Half-normal: mean √(2/π), and the median of N(0, 1) given X > 0 is Φ⁻¹(0.75) = 0.6745.
+    assert half.mean() == pytest.approx(np.sqrt(2 / np.pi), abs=0.02)
+    assert np.median(half) == pytest.approx(0.6745, abs=0.02)
+    # Far in the tail the excess over the bound is about exponential with mean 1/bound.
+    tail = np.array([truncated_normal(0.0, 1.0, 30.0, np.inf, rng) for _ in range(5000)])
+    assert (tail - 30.0).mean() == pytest.approx(1 / 30, rel=0.1)
 
 
-def test_the_expected_grade_is_the_probability_weighted_position():
-    calibration = _calibrate(*_spread_anchors())
-    projection = project_grades(theta=np.array([0.0, -6.0]), se=np.array([0.5, 0.5]), calibration=calibration)
-    assert projection.expected[0] == pytest.approx(2.5, abs=0.02)
-    assert projection.expected[1] == pytest.approx(0.0, abs=0.01)
-    assert projection.expected[0] == pytest.approx(projection.probabilities[0] @ np.arange(6))
+# --- draw_cut ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bounds",
+    [
+        {"lower": 0.0, "upper": 1.0, "lo": 0.2, "hi": 0.7, "n_below": 0, "n_above": 0},
+        {"lower": 0.0, "upper": 1.0, "lo": 0.0, "hi": 1.0, "n_below": 5, "n_above": 5},
+        {"lower": 0.3, "upper": 0.31, "lo": 0.3, "hi": 0.31, "n_below": 40, "n_above": 1},
+        {"lower": 0.0, "upper": 1.0, "lo": 0.5, "hi": 0.5 + 1e-9, "n_below": 2, "n_above": 2},
+    ],
+)
+def test_draw_cut_stays_between_the_bounds_the_anchors_leave(bounds):
+    rng = np.random.default_rng(0)
+    draws = np.array([draw_cut(rng=rng, **bounds) for _ in range(3000)])
+    assert np.all((draws > bounds["lo"]) & (draws < bounds["hi"]))
+
+
+def test_draw_cut_is_uniform_without_anchors_and_pulled_toward_the_side_with_more():
+    rng = np.random.default_rng(2)
+    common = {"lower": 0.0, "upper": 1.0, "lo": 0.2, "hi": 0.8}
+
+    def draws(n_below, n_above):
+        return np.array([draw_cut(rng=rng, n_below=n_below, n_above=n_above, **common) for _ in range(4000)])
+
+    free = draws(0, 0)
+    assert free.mean() == pytest.approx(0.5, abs=0.01)
+    assert free.std() == pytest.approx(0.6 / np.sqrt(12), abs=0.01)
+    # Each anchor pays 1/share of its band, so anchors below keep the band below narrow.
+    assert draws(3, 0).mean() < free.mean() - 0.05
+    assert draws(0, 3).mean() > free.mean() + 0.05
+
+
+# --- starting_cuts -----------------------------------------------------------------------------
+
+
+def _assert_a_valid_band_state(start, cuts, grade, n_grades):
+    assert cuts.shape == (n_grades - 1,)
+    assert np.all(np.diff(cuts) > 0)
+    edges = np.concatenate([[-np.inf], cuts, [np.inf]])
+    assert np.all((start > edges[grade]) & (start < edges[grade + 1]))
+
+
+def test_starting_cuts_put_anchors_that_run_against_their_grades_back_in_grade_order():
+    theta = np.array([2.0, 1.0, 0.5, -1.0, -2.0, 0.0])
+    grade = np.array([0, 0, 1, 2, 3, 3])
+    start, cuts = starting_cuts(anchor_theta=theta, anchor_grade=grade, n_grades=4, tau=1.5)
+    _assert_a_valid_band_state(start, cuts, grade, 4)
+    # The same values, reassigned: lowest grade gets the lowest θ.
+    np.testing.assert_allclose(np.sort(start), np.sort(theta), atol=1e-5)
+    for g in range(3):
+        assert start[grade == g].max() < start[grade == g + 1].min()
+
+
+def test_starting_cuts_leave_a_valid_state_whatever_the_anchors():
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        n_grades = int(rng.integers(2, 8))
+        grade = rng.integers(0, n_grades, size=int(rng.integers(1, 12)))
+        theta = np.round(rng.normal(scale=2.0, size=grade.size))  # rounding makes ties
+        start, cuts = starting_cuts(anchor_theta=theta, anchor_grade=grade, n_grades=n_grades, tau=float(rng.uniform(0.5, 3)))
+        _assert_a_valid_band_state(start, cuts, grade, n_grades)
+
+
+def test_starting_cuts_place_unanchored_grades_between_and_beyond_the_anchored_ones():
+    theta = np.array([-1.0, 1.0])
+    grade = np.array([1, 3])  # grades 0, 2 and 4 have no anchor
+    start, cuts = starting_cuts(anchor_theta=theta, anchor_grade=grade, n_grades=5, tau=1.0)
+    _assert_a_valid_band_state(start, cuts, grade, 5)
+    assert cuts[0] < -1.0 < cuts[1] < cuts[2] < 1.0 < cuts[3]
+
+
+# --- grade_calibration -------------------------------------------------------------------------
+
+
+def test_grade_calibration_summarises_the_cut_draws_by_their_mean_and_sd():
+    rng = np.random.default_rng(4)
+    truth_mean, truth_sd = np.array([-1.0, 0.5, 2.0]), np.array([0.2, 0.4, 0.8])
+    draws = truth_mean + truth_sd * rng.standard_normal((8000, 3))
+    calibration = _calibration(draws)
+    np.testing.assert_allclose(calibration.cuts, draws.mean(axis=0))
+    np.testing.assert_allclose(calibration.cut_se, truth_sd, rtol=0.05)
+    np.testing.assert_array_equal(calibration.boundaries, calibration.cuts)
+    assert calibration.cut_draws.shape == (8000, 3)
+
+
+def test_grade_calibration_names_the_grades_without_an_anchor():
+    calibration = _calibration([[-1.0, 0.0, 1.0]], anchored=[True, False, True, False])
+    assert calibration.grades == ("F", "E", "D", "C")
+    assert calibration.anchored.tolist() == [True, False, True, False]
+    assert calibration.unanchored_grades == ("E", "C")
+    assert _calibration([[-1.0, 0.0, 1.0]]).unanchored_grades == ()
+
+
+def test_grade_centres_are_the_population_mean_within_each_band():
+    # One cut at 0 on a standard normal population: the halves have means ∓√(2/π).
+    calibration = _calibration([[0.0]], grades=("fail", "pass"), population_sd=1.0)
+    np.testing.assert_allclose(calibration.centres, [-np.sqrt(2 / np.pi), np.sqrt(2 / np.pi)], atol=1e-9)
+    assert calibration.population_sd == 1.0
+    # More bands: each centre inside its band, rising, and twice τ doubles them.
+    narrow = _calibration([[-1.0, 0.0, 1.0]], population_sd=1.0)
+    wide = _calibration([[-2.0, 0.0, 2.0]], population_sd=2.0)
+    edges = np.array([-np.inf, -1.0, 0.0, 1.0, np.inf])
+    assert np.all((narrow.centres > edges[:-1]) & (narrow.centres < edges[1:]))
+    np.testing.assert_allclose(wide.centres, 2 * narrow.centres)
+
+
+# --- grade_projection --------------------------------------------------------------------------
+
+
+def test_grade_projection_reads_primary_expected_adjacent_and_labels_off_each_row():
+    probabilities = np.array(
+        [
+            [0.90, 0.10, 0.00, 0.00],  # settled in the lowest grade
+            [0.05, 0.25, 0.65, 0.05],  # medium, the top grade is adjacent
+            [0.00, 0.00, 0.45, 0.55],  # low, in the top grade
+        ]
+    )
+    projection = grade_projection(probabilities=probabilities, calibration=_calibration([[-1.0, 0.0, 1.0]]))
+    assert projection.primary.tolist() == [0, 2, 3]
+    np.testing.assert_allclose(projection.primary_probability, [0.90, 0.65, 0.55])
+    # P(primary) plus the grades either side (only one side at the ends).
+    np.testing.assert_allclose(projection.adjacent_probability, [1.00, 0.95, 1.00])
+    np.testing.assert_allclose(projection.expected, [0.10, 1.70, 2.55])
+    assert projection.confidence == ("high", "medium", "low")
+    np.testing.assert_array_equal(projection.probabilities, probabilities)
+
+
+def test_the_projected_grade_is_the_median_grade_not_the_most_probable():
+    probabilities = np.array(
+        [
+            [0.40, 0.00, 0.25, 0.35],  # most probable: the lowest; half the mass is at or below grade 2
+            [0.30, 0.20, 0.20, 0.30],  # cumulative 0.5 reached exactly at grade 1
+        ]
+    )
+    projection = grade_projection(probabilities=probabilities, calibration=_calibration([[-1.0, 0.0, 1.0]]))
+    assert projection.primary.tolist() == [2, 1]
+    np.testing.assert_allclose(projection.primary_probability, [0.25, 0.20])
+    np.testing.assert_allclose(projection.adjacent_probability, [0.60, 0.70])
+
+
+def test_the_projected_grade_rises_with_theta_whatever_the_se():
+    # P(grade) of an essay θ ± SE on bands cut at −1, 0, 1: its median grade is θ's band, however
+    # wide the SE (a wide SE piles probability into the open end grades, which argmax would pick).
+    cuts = np.array([-1.0, 0.0, 1.0])
+    rng = np.random.default_rng(5)
+    theta = np.sort(rng.uniform(-2.5, 2.5, 200))
+    se = rng.uniform(0.1, 4.0, 200)
+    edges = np.concatenate([[-np.inf], cuts, [np.inf]])
+    probabilities = np.diff(ndtr((edges[None, :] - theta[:, None]) / se[:, None]), axis=1)
+    projection = grade_projection(probabilities=probabilities, calibration=_calibration([cuts]))
+    np.testing.assert_array_equal(projection.primary, np.searchsorted(cuts, theta))
+    assert np.all(np.diff(projection.primary) >= 0)
+
+
+def test_grade_projection_gives_an_essay_without_an_estimate_no_grade():
+    probabilities = np.array([[np.nan] * 4, [0.0, 0.1, 0.8, 0.1]])
+    projection = grade_projection(probabilities=probabilities, calibration=_calibration([[-1.0, 0.0, 1.0]]))
+    assert projection.primary.tolist() == [-1, 2]
+    assert np.isnan(projection.primary_probability[0])
+    assert np.isnan(projection.adjacent_probability[0])
+    assert np.isnan(projection.expected[0])
+    assert projection.confidence == ("unavailable", "high")
 
 
 def test_confidence_labels_follow_the_documented_thresholds():
+    assert confidence_label(1.0) == "high"
     assert confidence_label(HIGH_CONFIDENCE) == "high"
     assert confidence_label(np.nextafter(HIGH_CONFIDENCE, 0)) == "medium"
     assert confidence_label(MEDIUM_CONFIDENCE) == "medium"
     assert confidence_label(np.nextafter(MEDIUM_CONFIDENCE, 0)) == "low"
+    assert confidence_label(0.0) == "low"
     assert confidence_label(float("nan")) == "unavailable"
 
 
-def test_an_essay_without_an_estimate_gets_no_grade():
-    calibration = _calibrate(*_spread_anchors())
-    projection = project_grades(theta=np.array([np.nan, 1.0]), se=np.array([np.nan, 0.3]), calibration=calibration)
-    assert projection.primary[0] == -1
-    assert np.all(np.isnan(projection.probabilities[0]))
-    assert projection.confidence[0] == "unavailable"
-    assert projection.primary[1] == 3
+# --- anchors_contradict_grades -----------------------------------------------------------------
 
 
-def test_it_is_unavailable_with_anchors_of_a_single_grade():
-    result = _calibrate([0.0, 0.5, 1.0], [2, 2, 2])
-    assert isinstance(result, ProjectionUnavailable)
-    assert result.reason == "too_few_anchor_grades"
-
-
-def test_it_is_unavailable_without_anchors():
-    result = _calibrate([], [])
-    assert isinstance(result, ProjectionUnavailable)
-    assert result.reason == "too_few_anchor_grades"
-
-
-def test_it_is_unavailable_when_every_anchor_theta_is_tied():
-    result = _calibrate([0.7, 0.7, 0.7, 0.7], [0, 1, 2, 3])
-    assert isinstance(result, ProjectionUnavailable)
-    assert result.reason == "anchors_not_increasing"
-
-
-def test_it_is_unavailable_when_the_anchors_run_backwards():
-    result = _calibrate([3.0, 1.0, -1.0, -3.0], [0, 1, 2, 3])
-    assert isinstance(result, ProjectionUnavailable)
-    assert result.reason == "anchors_not_increasing"
-    assert "grade" in result.detail
-
-
-def test_a_local_inversion_is_pooled_and_reported_with_centres_still_rising():
-    # D and C swapped; the rest in order.
-    calibration = _calibrate([-5.0, -3.0, 1.0, -1.0, 3.0, 5.0], [0, 1, 2, 3, 4, 5])
-    assert isinstance(calibration, GradeCalibration)
-    assert calibration.pooled_grades == (("D", "C"),)
-    steps = np.diff(calibration.centres)
-    assert np.all(steps >= calibration.min_gap - 1e-9)
-
-
-def test_an_unanchored_grade_between_anchored_grades_is_interpolated():
-    calibration = _calibrate([-4.0, 0.0, 4.0], [0, 2, 4], grades=GRADES[:5])
-    np.testing.assert_allclose(calibration.centres, [-4, -2, 0, 2, 4], atol=1e-9)
-    assert calibration.anchored.tolist() == [True, False, True, False, True]
-    projection = project_grades(theta=np.array([-2.0]), se=np.array([0.3]), calibration=calibration)
-    assert projection.primary[0] == 1
-
-
-def test_grades_outside_the_anchored_range_get_no_probability():
-    calibration = _calibrate([-1.0, 1.0, 3.0], [1, 2, 3])
-    assert calibration.unplaced_grades == ("F", "B", "A")
-    projection = project_grades(theta=np.array([-9.0, 9.0]), se=np.array([1.0, 1.0]), calibration=calibration)
-    assert np.all(projection.probabilities[:, [0, 4, 5]] == 0)
-    assert projection.primary.tolist() == [1, 3]
-
-
-def test_precise_anchors_weigh_more_than_imprecise_ones():
-    theta = np.array([-2.0, 0.0, 1.0])
-    calibration = calibrate_grades(
-        theta=theta, se=np.array([0.2, 0.2, 2.0]), anchor_index=np.arange(3), anchor_grade=np.array([0, 1, 1]), grades=GRADES[:2]
+def _contradiction(theta, grade, se=0.3):
+    theta = np.asarray(theta, dtype=float)
+    return anchors_contradict_grades(
+        theta=theta, se=np.broadcast_to(np.asarray(se, dtype=float), theta.shape), grade=np.asarray(grade)
     )
-    assert calibration.centres[1] == pytest.approx((0.0 / 0.04 + 1.0 / 4.0) / (1 / 0.04 + 1 / 4.0))
+
+
+def test_anchors_that_rise_with_their_grades_can_calibrate():
+    assert _contradiction([-2.0, -1.5, 0.0, 2.0], [0, 0, 1, 2]) is None
+
+
+def test_anchors_of_a_single_grade_cannot_calibrate():
+    result = _contradiction([0.0, 0.5, 1.0], [2, 2, 2])
+    assert result is not None
+    assert result.reason == "too_few_anchor_grades"
+
+
+def test_anchors_without_a_usable_estimate_do_not_count_as_a_grade():
+    result = _contradiction([0.0, np.nan, 1.0], [0, 1, 1], se=[0.3, 0.3, 0.0])
+    assert result is not None
+    assert result.reason == "too_few_anchor_grades"
+
+
+def test_anchors_that_run_backwards_or_are_tied_cannot_calibrate():
+    backwards = _contradiction([3.0, 1.0, -1.0, -3.0], [0, 1, 2, 3])
+    assert backwards is not None
+    assert backwards.reason == "anchors_not_increasing"
+    assert "grade" in backwards.detail
+    tied = _contradiction([0.7, 0.7, 0.7], [0, 1, 2])
+    assert tied is not None
+    assert tied.reason == "anchors_not_increasing"
+
+
+def test_a_vague_anchor_against_the_grain_is_outweighed_by_precise_ones():
+    theta, grade = [-1.0, 0.0, 1.0, -4.0], [0, 1, 2, 3]
+    assert _contradiction(theta, grade, se=[0.2, 0.2, 0.2, 5.0]) is None
+    assert _contradiction(theta, grade, se=[5.0, 5.0, 5.0, 0.2]).reason == "anchors_not_increasing"
+
+
+# --- anchor_alignment --------------------------------------------------------------------------
 
 
 def test_anchor_alignment_reports_tau_inversions_upsets_and_winless_anchors():
@@ -164,3 +316,9 @@ def test_anchor_alignment_without_judgements_leaves_those_checks_empty():
     assert alignment.kendall_tau == pytest.approx(1.0)
     assert alignment.judged_inversions == ()
     assert alignment.zero_win_anchors == ()
+
+
+def test_anchor_alignment_has_no_tau_with_a_single_grade():
+    alignment = anchor_alignment(theta=np.array([0.0, 1.0, 2.0]), anchor_index=np.arange(3), anchor_grade=np.array([1, 1, 1]))
+    assert np.isnan(alignment.kendall_tau)
+    assert alignment.inversions == ()

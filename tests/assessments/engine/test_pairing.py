@@ -4,6 +4,9 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from assessments.engine.pairing import (
+    ANCHOR_ROUND_CAP,
+    SETTLED_PROBABILITY,
+    STUDENT_ROUND_CAP,
     PairingState,
     initial_design,
     pair_keys,
@@ -207,5 +210,115 @@ def test_a_large_round_keeps_exposure_even_without_repeats():
     state = PairingState.from_history(theta=rng.normal(size=n), se=np.full(n, 0.6), is_anchor=is_anchor, judged_pairs=design)
     plan = plan_round(state, n_pairs=n // 2, seed=1)
     assert len(plan.pairs) == n // 2
+    assert plan.n_repeats == 0
+    assert plan.exposure_spread <= 2
+
+
+# --- grade-directed rounds ---------------------------------------------------------------------
+
+
+def _grade_rows(p_primary) -> np.ndarray:
+    """Rows over four grades with P(primary) on grade 1 and the rest on grade 2 (NaN stays NaN)."""
+    p = np.asarray(p_primary, dtype=float)
+    rows = np.zeros((len(p), 4))
+    rows[:, 1] = p
+    rows[:, 2] = 1.0 - p
+    return rows
+
+
+def _graded_state(p_primary, *, anchors=(), judged=None, k=6) -> PairingState:
+    """Essays spread over θ, each with about k comparisons judged, and these grade rows."""
+    n = len(p_primary)
+    is_anchor = np.zeros(n, dtype=bool)
+    is_anchor[list(anchors)] = True
+    return PairingState.from_history(
+        theta=np.linspace(-3, 3, n),
+        se=np.full(n, 0.5),
+        is_anchor=is_anchor,
+        judged_pairs=initial_design(n, k=k, is_anchor=is_anchor, seed=0) if judged is None else judged,
+        grade_probabilities=_grade_rows(p_primary),
+    )
+
+
+def test_the_state_from_history_carries_the_grade_probabilities():
+    state = _graded_state(np.full(10, 0.7))
+    assert state.grade_probabilities.shape == (10, 4)
+    assert np.all(state.comparisons == 6)
+
+
+def test_a_grade_directed_round_leaves_settled_students_alone():
+    settled = np.arange(40) % 2 == 0  # settled and undecided students interleaved in θ
+    state = _graded_state(np.where(settled, 0.95, 0.5))
+    for n_pairs in (5, 20):
+        plan = plan_round(state, n_pairs=n_pairs, seed=0, floor=4)
+        counts = _counts(plan.pairs, 40)
+        assert len(plan.pairs) == n_pairs
+        assert counts[settled].sum() == 0
+        assert counts[~settled].sum() == 2 * n_pairs
+        assert counts.max() <= STUDENT_ROUND_CAP
+
+
+def test_a_student_just_at_the_settled_probability_is_settled():
+    p = np.full(40, 0.5)
+    p[::2] = SETTLED_PROBABILITY
+    plan = plan_round(_graded_state(p), n_pairs=10, seed=0, floor=4)
+    assert _counts(plan.pairs, 40)[::2].sum() == 0
+
+
+def test_a_settled_student_below_the_floor_still_gets_comparisons():
+    n = 40
+    settled = np.arange(n) % 2 == 0
+    design = initial_design(n, k=6, is_anchor=np.zeros(n, dtype=bool), seed=0)
+    # Student 10 (settled) keeps only two of its six comparisons.
+    involving = np.flatnonzero((design == 10).any(axis=1))
+    judged = np.delete(design, involving[2:], axis=0)
+    state = _graded_state(np.where(settled, 0.95, 0.5), judged=judged)
+    assert state.comparisons[10] == 2
+    assert np.all(state.comparisons[settled & (np.arange(n) != 10)] >= 4)
+    plan = plan_round(state, n_pairs=3, seed=0, floor=4)
+    counts = _counts(plan.pairs, n)
+    assert counts[10] == 2  # up to the floor, and first: a round of three pairs serves it
+    assert counts[settled].sum() == counts[10]
+    # Without a floor it is settled like the others.
+    assert _counts(plan_round(state, n_pairs=3, seed=0, floor=0).pairs, n)[10] == 0
+
+
+def test_the_most_uncertain_students_get_more_comparisons_than_the_nearly_settled():
+    nearly = np.arange(40) % 2 == 0
+    state = _graded_state(np.where(nearly, 0.85, 0.4))
+    for n_pairs in (10, 30):
+        counts = _counts(plan_round(state, n_pairs=n_pairs, seed=0, floor=4).pairs, 40)
+        assert counts[~nearly].mean() > 2 * counts[nearly].mean()
+
+
+def test_a_student_without_grade_probabilities_counts_as_undecided():
+    p = np.full(40, 0.99)
+    p[[3, 17]] = np.nan
+    plan = plan_round(_graded_state(p), n_pairs=2, seed=0, floor=4)
+    assert {3, 17} <= set(plan.pairs.ravel().tolist())
+
+
+def test_a_grade_directed_round_uses_anchors_as_references():
+    n = 48
+    anchors = np.arange(0, n, 6)
+    p = np.where(np.arange(n) % 2 == 0, 0.95, 0.5)
+    p[anchors] = np.nan  # anchors are not graded
+    state = _graded_state(p, anchors=anchors)
+    plan = plan_round(state, n_pairs=24, seed=0, floor=4)
+    counts = _counts(plan.pairs, n)
+    assert len(plan.pairs) == 24
+    assert plan.n_student_anchor >= 12
+    assert plan.n_anchor_anchor == 0
+    assert np.all(counts[anchors] >= 1)
+    assert counts[anchors].max() <= ANCHOR_ROUND_CAP
+    settled_students = (p >= SETTLED_PROBABILITY) & ~state.is_anchor
+    assert counts[settled_students].sum() == 0
+
+
+def test_when_every_student_is_settled_the_round_is_still_filled_by_exposure():
+    state = _graded_state(np.full(40, 0.99))
+    plan = plan_round(state, n_pairs=20, seed=0, floor=4)
+    assert len(plan.pairs) == 20
+    assert plan.shortfall is None
     assert plan.n_repeats == 0
     assert plan.exposure_spread <= 2
