@@ -79,6 +79,10 @@ TERMINAL_STATES = (BatchState.COMPLETED, BatchState.FAILED, BatchState.CANCELLED
 
 
 class EndReason(models.TextChoices):
+    """Why a batch ended. The first six are the stopping rules of `engine.stopping.STOP_REASONS`
+    (the engine names them, and cannot import this; tests/assessments/test_vocabulary.py keeps the
+    two in step); the rest are the service's own ends."""
+
     RELIABILITY_REACHED = "reliability_reached"
     GRADES_SETTLED = "grades_settled"
     BUDGET_EXHAUSTED = "budget_exhausted"
