@@ -1,8 +1,8 @@
 """Grade projection: the band model of grades, its summaries, and the anchor alignment check.
 
-Owns the model's pieces that `population.fit_population` samples with (`draw_cut`,
-`truncated_normal`, `starting_cuts`, `anchors_contradict_grades`), the summaries that callers
-read (`grade_calibration` of the cut points, `grade_projection` of each essay's P(grade), the
+Owns the model's pieces that `population.fit_population` samples with (`truncated_normal`,
+`starting_cuts`, `anchors_contradict_grades`), the summaries that callers read
+(`grade_calibration` of the cut points, `grade_projection` of each essay's P(grade), the
 confidence labels) and the anchor alignment report (`anchor_alignment`). Grades are a sequence
 of labels ordered lowest → highest; an anchor's grade is an index into it. No Django.
 
@@ -31,8 +31,6 @@ from scipy.stats import kendalltau
 HIGH_CONFIDENCE = 0.80
 MEDIUM_CONFIDENCE = 0.60
 CONFIDENCE_LABELS = ("high", "medium", "low", "unavailable")
-# Grid cells for drawing one cut point from its conditional density.
-GRID_CELLS = 64
 # Beyond this many SDs from the mean a truncated normal is drawn from its exponential tail.
 FAR_TAIL = 30.0
 
@@ -193,21 +191,6 @@ def starting_cuts(
         cuts[k : last + 1] = lo + (hi - lo) * np.arange(1, count + 1) / (count + 1)
         k = last + 1
     return start, cuts
-
-
-def draw_cut(*, lower: float, upper: float, lo: float, hi: float, n_below: int, n_above: int, rng: np.random.Generator) -> float:
-    """One cut point on the population-share scale u = Φ(c/τ), from its conditional density
-    ∝ (u − lower)^(−n_below)·(upper − u)^(−n_above) on (lo, hi), drawn on a grid of GRID_CELLS.
-
-    `lower`/`upper`: the neighbouring cuts (0 and 1 at the ends); `lo`/`hi`: those narrowed by
-    the anchors on either side; `n_below`/`n_above`: anchors of the two grades it separates
-    (each grade's anchors pay 1/share of their band, so a band is no wider than they need).
-    """
-    cells = lo + (hi - lo) * (np.arange(GRID_CELLS) + 0.5) / GRID_CELLS
-    log_density = -n_below * np.log(np.maximum(cells - lower, 1e-300)) - n_above * np.log(np.maximum(upper - cells, 1e-300))
-    weights = np.exp(log_density - log_density.max())
-    pick = int(np.searchsorted(np.cumsum(weights), rng.random() * weights.sum()))
-    return lo + (hi - lo) * (min(pick, GRID_CELLS - 1) + rng.random()) / GRID_CELLS
 
 
 def truncated_normal(mean: float, sd: float, lo: float, hi: float, rng: np.random.Generator) -> float:

@@ -14,7 +14,6 @@ from assessments.engine.grading import (
     anchor_alignment,
     anchors_contradict_grades,
     confidence_label,
-    draw_cut,
     grade_calibration,
     grade_projection,
     starting_cuts,
@@ -71,39 +70,6 @@ def test_truncated_normal_draws_follow_the_truncated_density():
     # Far in the tail the excess over the bound is about exponential with mean 1/bound.
     tail = np.array([truncated_normal(0.0, 1.0, 30.0, np.inf, rng) for _ in range(5000)])
     assert (tail - 30.0).mean() == pytest.approx(1 / 30, rel=0.1)
-
-
-# --- draw_cut ----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "bounds",
-    [
-        {"lower": 0.0, "upper": 1.0, "lo": 0.2, "hi": 0.7, "n_below": 0, "n_above": 0},
-        {"lower": 0.0, "upper": 1.0, "lo": 0.0, "hi": 1.0, "n_below": 5, "n_above": 5},
-        {"lower": 0.3, "upper": 0.31, "lo": 0.3, "hi": 0.31, "n_below": 40, "n_above": 1},
-        {"lower": 0.0, "upper": 1.0, "lo": 0.5, "hi": 0.5 + 1e-9, "n_below": 2, "n_above": 2},
-    ],
-)
-def test_draw_cut_stays_between_the_bounds_the_anchors_leave(bounds):
-    rng = np.random.default_rng(0)
-    draws = np.array([draw_cut(rng=rng, **bounds) for _ in range(3000)])
-    assert np.all((draws > bounds["lo"]) & (draws < bounds["hi"]))
-
-
-def test_draw_cut_is_uniform_without_anchors_and_pulled_toward_the_side_with_more():
-    rng = np.random.default_rng(2)
-    common = {"lower": 0.0, "upper": 1.0, "lo": 0.2, "hi": 0.8}
-
-    def draws(n_below, n_above):
-        return np.array([draw_cut(rng=rng, n_below=n_below, n_above=n_above, **common) for _ in range(4000)])
-
-    free = draws(0, 0)
-    assert free.mean() == pytest.approx(0.5, abs=0.01)
-    assert free.std() == pytest.approx(0.6 / np.sqrt(12), abs=0.01)
-    # Each anchor pays 1/share of its band, so anchors below keep the band below narrow.
-    assert draws(3, 0).mean() < free.mean() - 0.05
-    assert draws(0, 3).mean() > free.mean() + 0.05
 
 
 # --- starting_cuts -----------------------------------------------------------------------------
