@@ -31,7 +31,7 @@ def _kill_in_the_middle_of_round_one(celery_workers, batch_id):
         calling = LLMRequest.objects.filter(status="running", started_at__gt=timezone.now() - timedelta(milliseconds=100))
         return batch.current_round == 1 and batch.comparisons_succeeded >= 2 and open_ >= 4 and calling.exists()
 
-    assert wait_for(mid_round, timeout=30, interval=0.05), "round 1 never got under way"
+    assert wait_for(mid_round, timeout=60, interval=0.05), "round 1 never got under way"
     celery_workers.kill(worker)
     return list(LLMRequest.objects.filter(status="running").values_list("pk", flat=True))
 
