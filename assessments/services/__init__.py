@@ -30,7 +30,7 @@ from assessments.services.batches import (
     batch_start_schedule,
     batch_submit,
 )
-from assessments.services.results import batch_counters_refresh, comparison_record
+from assessments.services.results import batch_counters_bump, batch_counters_refresh, comparison_record
 from assessments.services.rounds import round_complete, round_dispatch
 from assessments.services.sweeper import batch_sweep
 from assessments.services.webhooks import batch_webhook_deliver
@@ -44,6 +44,7 @@ __all__ = [
     "assignment_update",
     "batch_cancel",
     "batch_continue",
+    "batch_counters_bump",
     "batch_counters_refresh",
     "batch_create",
     "batch_rescore",

@@ -1,4 +1,8 @@
-"""Results of comparisons: record a judge's verdict (idempotent) and recount the batch's counters."""
+"""Results of comparisons: record a judge's verdict (idempotent) and keep the batch's counters.
+
+Counters move by one per recorded result (constant cost, whatever the batch's size) and are
+recounted exactly from the comparisons when a round closes, is swept or a batch is cancelled.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from functools import partial
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, OuterRef, Subquery, Sum
+from django.db.models import Count, F, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -56,15 +60,29 @@ def comparison_record(*, result: ComparisonResult | dict[str, Any]) -> bool:
         **fields
     )
     if recorded:
-        # The batch's counters are recounted once this result is committed, not bumped here: the
-        # gateway records a group of results in one transaction, and a bump would hold the batch
-        # row locked until that commit, serialising every worker on it.
-        transaction.on_commit(partial(batch_counters_refresh, batch_id=meta.batch_id))
+        # The batch's counters move once this result is committed, not here: the gateway records
+        # a group of results in one transaction, and an update here would hold the batch row
+        # locked until that commit, serialising every worker on it.
+        transaction.on_commit(
+            partial(batch_counters_bump, batch_id=meta.batch_id, succeeded=succeeded, cost_usd=fields["cost_usd"])
+        )
     if not recorded:
         logger.info("Duplicate result ignored", extra={"batch_id": meta.batch_id, "comparison_id": meta.comparison_id})
         return False
     metrics.record(counters={"cj_comparisons_recorded_total": {"status": fields["status"]}})
     return True
+
+
+def batch_counters_bump(*, batch_id: int, succeeded: bool, cost_usd: Decimal) -> None:
+    """Count one recorded result: one short UPDATE of the batch row, the same cost at any batch size.
+
+    A result recorded by a process that dies before this runs is counted by the next exact
+    recount (`batch_counters_refresh`, when its round closes or the sweeper passes).
+    """
+    counter = "comparisons_succeeded" if succeeded else "comparisons_failed"
+    Batch.objects.filter(pk=batch_id).update(
+        **{counter: F(counter) + 1}, cost_usd=F("cost_usd") + cost_usd, updated_at=timezone.now()
+    )
 
 
 def batch_counters_refresh(*, batch_id: int) -> None:
