@@ -14,9 +14,12 @@ Serialization, acknowledgement, time limits and the broker settings are in cjpro
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 from django.conf import settings
+from django.db import close_old_connections
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cjproject.settings")
@@ -54,3 +57,19 @@ app.conf.beat_schedule = {
     },
 }
 app.autodiscover_tasks(["assessments", "llmgateway"])
+
+# Workers keep their database connection from task to task, as web processes do between requests:
+# Celery's Django fix-up would otherwise close it around every task (a new PostgreSQL session per
+# comparison). With a reuse limit it never closes them itself; instead, before and after every
+# task, Django's own rule drops a connection that is older than DATABASE_CONN_MAX_AGE or broken
+# (CONN_HEALTH_CHECKS pings a reused connection before its first query, so a restarted
+# PostgreSQL costs one reconnect, not a failed task).
+app.conf["CELERY_DB_REUSE_MAX"] = 2**62
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _database_connections_checked(task: Any = None, **_: Any) -> None:
+    # In process (eager) a task runs inside its caller's transaction: never touch that connection.
+    if task is not None and not getattr(task.request, "is_eager", False):
+        close_old_connections()
