@@ -238,6 +238,8 @@ class Comparison(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # The batch's counters include this result (each result moves them once; see services.results).
+    counted = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["batch_id", "round_no", "id"]

@@ -132,6 +132,8 @@ class CJAssessmentRequestData(Contract):
 class ComparisonBudget(Contract):
     max_pairs_requested: int = Field(gt=0)
     source: Literal["default", "runner_override"] = "default"
+    # What the request asked for when CJ_MAX_COMPARISONS_CEILING lowered it (None: not capped).
+    capped_from: int | None = None
 
 
 class CJAnchorMetadata(Contract):

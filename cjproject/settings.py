@@ -207,7 +207,7 @@ CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = CELERY_BROKER_TRANSPORT_OPTIONS
 # --- The CJ service ----------------------------------------------------------------------------
 
 CJ_COMPARISONS_PER_ESSAY = _int("CJ_COMPARISONS_PER_ESSAY", 10, minimum=1)
-CJ_MAX_COMPARISONS_CEILING = _int("CJ_MAX_COMPARISONS_CEILING", 20000, minimum=1)
+CJ_MAX_COMPARISONS_CEILING = _int("CJ_MAX_COMPARISONS_CEILING", 100000, minimum=1)
 CJ_MAX_ROUNDS = _int("CJ_MAX_ROUNDS", 6, minimum=1)
 # A batch stops early once its reliability (the population model's, which tracks the true r² on
 # adaptive designs too) reaches this and every student has the minimum comparisons.

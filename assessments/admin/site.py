@@ -347,6 +347,13 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
                     _form_errors(request, exc)
                 else:
                     self.log_addition(request, batch, [{"added": {}}])
+                    budget = batch.processing_metadata["comparison_budget"]
+                    if budget.get("capped_from"):
+                        messages.warning(
+                            request,
+                            f"This batch may use at most {budget['max_pairs_requested']:,} comparisons (the server's "
+                            f"limit), fewer than the {budget['capped_from']:,} it would have used.",
+                        )
                     if form.cleaned_data["start_now"]:
                         services.batch_start_schedule(batch_id=batch.pk)
                         messages.success(request, f"Batch {batch.pk} created with {len(essays)} essays and started.")

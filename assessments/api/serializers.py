@@ -126,6 +126,9 @@ class BatchSerializer(serializers.ModelSerializer):
 
 class ComparisonCountsSerializer(serializers.Serializer):
     budget = serializers.IntegerField(help_text="Comparisons the batch may use in all.")
+    budget_note = serializers.CharField(
+        allow_null=True, help_text="Set when the server's ceiling lowered the budget below what the request asked for."
+    )
     planned = serializers.IntegerField()
     sent = serializers.IntegerField()
     succeeded = serializers.IntegerField()

@@ -20,16 +20,23 @@ ADAPTIVE_ROUNDS = 3
 class Budget:
     max_pairs: int
     source: str  # "default" or "runner_override"
+    asked: int  # what the request came to before the ceiling (equal to max_pairs unless capped)
+
+    @property
+    def capped(self) -> bool:
+        return self.asked > self.max_pairs
 
 
 def budget_for(*, n_essays: int, comparisons_per_essay: int, override: int | None, ceiling: int) -> Budget:
     """Total comparisons a batch may use: the override when given, else n·k/2; never above the ceiling.
 
-    The ceiling is a hard limit for both: an override above it is lowered to it.
+    The ceiling is a hard limit for both: an override above it is lowered to it, and `asked`
+    keeps what was asked so that the requester is told (`capped`).
     """
     if override is not None:
-        return Budget(max_pairs=min(override, ceiling), source="runner_override")
-    return Budget(max_pairs=min(math.ceil(n_essays * comparisons_per_essay / 2), ceiling), source="default")
+        return Budget(max_pairs=min(override, ceiling), source="runner_override", asked=override)
+    asked = math.ceil(n_essays * comparisons_per_essay / 2)
+    return Budget(max_pairs=min(asked, ceiling), source="default", asked=asked)
 
 
 def max_distinct_pairs(n_essays: int) -> int:

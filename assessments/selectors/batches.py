@@ -58,12 +58,23 @@ def batch_status(*, batch: Batch) -> dict[str, Any]:
     }
     meta = batch.processing_metadata
     budget = int(meta.get("comparison_budget", {}).get("max_pairs_requested", batch.comparisons_planned))
+    capped_from = meta.get("comparison_budget", {}).get("capped_from")
     remaining = 0 if batch.is_terminal else max(0, budget - batch.comparisons_planned) + counts["waiting"]
     resolved = counts["succeeded"] + counts["failed"]
     cost = float(batch.cost_usd)
     return {
         "rounds": batch.current_round,
-        "comparisons": {"budget": budget, "planned": batch.comparisons_planned, **counts},
+        "comparisons": {
+            "budget": budget,
+            "budget_note": (
+                f"capped at {budget:,} by the server's ceiling (CJ_MAX_COMPARISONS_CEILING); "
+                f"the request asked for {capped_from:,}"
+                if capped_from
+                else None
+            ),
+            "planned": batch.comparisons_planned,
+            **counts,
+        },
         "reliability": meta.get("scoring", {}).get("reliability"),
         "reliability_note": meta.get("scoring", {}).get("reliability_note") if meta.get("scoring") else "not scored yet",
         "cost_usd": cost,

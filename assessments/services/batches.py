@@ -95,7 +95,11 @@ def batch_create(
             idempotency_body_sha256=idempotency_body_sha256,
             processing_metadata={
                 "original_request": snapshot.model_dump(mode="json", exclude={"essays", "anchors"}),
-                "comparison_budget": ComparisonBudget(max_pairs_requested=budget.max_pairs, source=budget.source).model_dump(),
+                "comparison_budget": ComparisonBudget(
+                    max_pairs_requested=budget.max_pairs,
+                    source=budget.source,
+                    capped_from=budget.asked if budget.capped else None,
+                ).model_dump(),
             },
         )
         Essay.objects.bulk_create(
@@ -104,6 +108,11 @@ def batch_create(
                 for e in request.essays
             ]
             + (_anchor_essays(batch=batch, assignment=assignment, anchors=anchors) if assignment is not None else [])
+        )
+    if budget.capped:
+        logger.warning(
+            "Comparison budget capped by CJ_MAX_COMPARISONS_CEILING",
+            extra={"batch_id": batch.pk, "asked": budget.asked, "max_pairs": budget.max_pairs},
         )
     logger.info(
         "Batch created",
@@ -302,7 +311,8 @@ def batch_continue(*, batch_id: int, additional_comparisons: int, reliability_ta
                 },
             )
         ceiling = settings.CJ_MAX_COMPARISONS_CEILING
-        new_budget = min(batch.comparisons_planned + additional_comparisons, ceiling)
+        asked = batch.comparisons_planned + additional_comparisons
+        new_budget = min(asked, ceiling)
         if new_budget <= batch.comparisons_planned:
             raise InvalidInput(
                 "invalid continuation",
@@ -316,7 +326,9 @@ def batch_continue(*, batch_id: int, additional_comparisons: int, reliability_ta
         metadata_merge(
             instance=batch,
             values={
-                "comparison_budget": ComparisonBudget(max_pairs_requested=new_budget, source="runner_override"),
+                "comparison_budget": ComparisonBudget(
+                    max_pairs_requested=new_budget, source="runner_override", capped_from=asked if asked > new_budget else None
+                ),
                 "segment": {
                     "start_round": next_round,
                     "start_planned": batch.comparisons_planned,

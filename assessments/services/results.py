@@ -64,7 +64,13 @@ def comparison_record(*, result: ComparisonResult | dict[str, Any]) -> bool:
         # a group of results in one transaction, and an update here would hold the batch row
         # locked until that commit, serialising every worker on it.
         transaction.on_commit(
-            partial(batch_counters_bump, batch_id=meta.batch_id, succeeded=succeeded, cost_usd=fields["cost_usd"])
+            partial(
+                batch_counters_bump,
+                batch_id=meta.batch_id,
+                comparison_id=meta.comparison_id,
+                succeeded=succeeded,
+                cost_usd=fields["cost_usd"],
+            )
         )
     if not recorded:
         logger.info("Duplicate result ignored", extra={"batch_id": meta.batch_id, "comparison_id": meta.comparison_id})
@@ -73,32 +79,42 @@ def comparison_record(*, result: ComparisonResult | dict[str, Any]) -> bool:
     return True
 
 
-def batch_counters_bump(*, batch_id: int, succeeded: bool, cost_usd: Decimal) -> None:
-    """Count one recorded result: one short UPDATE of the batch row, the same cost at any batch size.
+def batch_counters_bump(*, batch_id: int, comparison_id: int, succeeded: bool, cost_usd: Decimal) -> None:
+    """Count one recorded result: two short UPDATEs, the same cost at any batch size.
 
-    A result recorded by a process that dies before this runs is counted by the next exact
-    recount (`batch_counters_refresh`, when its round closes or the sweeper passes).
+    The comparison's `counted` flag makes it exactly once, also against a recount running at the
+    same moment: whichever marks the row first counts it (the other waits on the row lock, then
+    finds it counted). A result recorded by a process that died before this ran is counted by the
+    next recount (`batch_counters_refresh`, when its round closes or the sweeper passes).
     """
     counter = "comparisons_succeeded" if succeeded else "comparisons_failed"
-    Batch.objects.filter(pk=batch_id).update(
-        **{counter: F(counter) + 1}, cost_usd=F("cost_usd") + cost_usd, updated_at=timezone.now()
-    )
+    with transaction.atomic():
+        if Comparison.objects.filter(pk=comparison_id, counted=False).update(counted=True):
+            Batch.objects.filter(pk=batch_id).update(
+                **{counter: F(counter) + 1}, cost_usd=F("cost_usd") + cost_usd, updated_at=timezone.now()
+            )
 
 
 def batch_counters_refresh(*, batch_id: int) -> None:
-    """Recount the batch's judged and failed comparisons and its cost, in one UPDATE.
+    """Recount the batch's judged and failed comparisons and its cost from the comparisons.
 
     Counted in the database from the comparisons themselves, so a recount is exact whenever it
     runs and repeating it is harmless; it also marks the batch as progressing (`updated_at`).
     """
     comparisons = Comparison.objects.filter(batch_id=OuterRef("pk")).order_by().values("batch_id")
-    Batch.objects.filter(pk=batch_id).update(
-        comparisons_succeeded=Coalesce(
-            Subquery(comparisons.filter(status=ComparisonStatus.SUCCEEDED).annotate(n=Count("pk")).values("n")), 0
-        ),
-        comparisons_failed=Coalesce(
-            Subquery(comparisons.filter(status=ComparisonStatus.FAILED).annotate(n=Count("pk")).values("n")), 0
-        ),
-        cost_usd=Coalesce(Subquery(comparisons.annotate(total=Sum("cost_usd")).values("total")), Decimal("0")),
-        updated_at=timezone.now(),
-    )
+    with transaction.atomic():
+        # Mark every result counted first (row locks): a bump waiting on one of them then finds it
+        # counted, and this statement's count, taken after, includes what such a bump committed.
+        Comparison.objects.filter(
+            batch_id=batch_id, status__in=(ComparisonStatus.SUCCEEDED, ComparisonStatus.FAILED), counted=False
+        ).update(counted=True)
+        Batch.objects.filter(pk=batch_id).update(
+            comparisons_succeeded=Coalesce(
+                Subquery(comparisons.filter(status=ComparisonStatus.SUCCEEDED).annotate(n=Count("pk")).values("n")), 0
+            ),
+            comparisons_failed=Coalesce(
+                Subquery(comparisons.filter(status=ComparisonStatus.FAILED).annotate(n=Count("pk")).values("n")), 0
+            ),
+            cost_usd=Coalesce(Subquery(comparisons.annotate(total=Sum("cost_usd")).values("total")), Decimal("0")),
+            updated_at=timezone.now(),
+        )

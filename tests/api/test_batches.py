@@ -125,6 +125,16 @@ def test_too_many_essays_is_a_400_naming_the_limit(as_owner, settings):
     assert "CJ_API_MAX_ESSAYS_PER_BATCH" in error["fields"]["essays"][0] and "at most 3" in error["fields"]["essays"][0]
 
 
+def test_a_budget_lowered_by_the_ceiling_is_said_in_the_create_response(as_owner, settings):
+    settings.CJ_MAX_COMPARISONS_CEILING = 5
+    created = as_owner.post("/api/v1/batches", {"essays": essays(4), "options": {"comparisons_per_essay": 10}}, format="json")
+    comparisons = created.json()["progress"]["comparisons"]
+    assert created.status_code == 201 and comparisons["budget"] == 5
+    assert "CJ_MAX_COMPARISONS_CEILING" in comparisons["budget_note"] and "asked for 20" in comparisons["budget_note"]
+    uncapped = as_owner.post("/api/v1/batches", {"essays": essays(4), "options": {"comparisons_per_essay": 2}}, format="json")
+    assert uncapped.json()["progress"]["comparisons"]["budget_note"] is None
+
+
 def test_a_too_long_essay_is_a_400_naming_the_limit_and_the_essay(as_owner, settings):
     settings.CJ_API_MAX_ESSAY_CHARS = 100
     body = {"essays": [{"id": "a", "text": "x" * 50}, {"id": "b", "text": "y" * 101}]}

@@ -67,7 +67,11 @@ def test_continue_judges_more_pairs_and_keeps_the_history(owner):
     assert (continued.state, continued.end_reason) == ("completed", "budget_exhausted")
     assert continued.comparisons_planned == used + 12
     assert continued.comparisons.filter(round_no__gt=rounds).count() == 12
-    assert continued.processing_metadata["comparison_budget"] == {"max_pairs_requested": used + 12, "source": "runner_override"}
+    assert continued.processing_metadata["comparison_budget"] == {
+        "max_pairs_requested": used + 12,
+        "source": "runner_override",
+        "capped_from": None,
+    }
     history = continued.processing_metadata["continuations"]
     assert history[0]["from"] == {"state": "completed", "end_reason": "budget_exhausted", "round": rounds}
     assert continued.comparisons_succeeded == used + 12

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -22,7 +24,7 @@ def _reopened(owner, n):
     services.batch_start(batch_id=batch.pk)
     reopened = list(batch.comparisons.filter(status=ComparisonStatus.SUCCEEDED)[:3])
     batch.comparisons.filter(pk__in=[c.pk for c in reopened]).update(
-        status=ComparisonStatus.SENT, winner=None, confidence=None, justification=""
+        status=ComparisonStatus.SENT, winner=None, confidence=None, justification="", counted=False
     )
     services.batch_counters_refresh(batch_id=batch.pk)
     return Batch.objects.get(pk=batch.pk), reopened
@@ -58,3 +60,16 @@ def test_the_exact_recount_repairs_a_counter_that_missed_a_result(owner):
     assert Batch.objects.get(pk=batch.pk).comparisons_succeeded == judged
     services.batch_counters_refresh(batch_id=batch.pk)
     assert Batch.objects.get(pk=batch.pk).comparisons_succeeded == judged + 1
+
+
+def test_a_result_is_counted_once_whether_the_recount_or_its_own_update_comes_first(owner):
+    batch, reopened = _reopened(owner, 6)
+    judged = batch.comparisons_succeeded
+    first, second = reopened[:2]
+    for comparison in (first, second):
+        batch.comparisons.filter(pk=comparison.pk).update(status=ComparisonStatus.SUCCEEDED, winner="a")
+    services.batch_counters_bump(batch_id=batch.pk, comparison_id=first.pk, succeeded=True, cost_usd=Decimal("0"))
+    services.batch_counters_refresh(batch_id=batch.pk)  # after a bump: counts it once
+    services.batch_counters_bump(batch_id=batch.pk, comparison_id=second.pk, succeeded=True, cost_usd=Decimal("0"))
+    services.batch_counters_bump(batch_id=batch.pk, comparison_id=first.pk, succeeded=True, cost_usd=Decimal("0"))
+    assert Batch.objects.get(pk=batch.pk).comparisons_succeeded == judged + 2
