@@ -28,6 +28,7 @@ ErrorCategory = Literal[
     "context_too_long",
     "expired",
     "configuration",
+    "cancelled",  # withdrawn by its caller before any call (no provider involved)
     "internal",
 ]
 JUSTIFICATION_MAX_CHARS = 2000

@@ -39,6 +39,7 @@ from assessments.services.rounds import judge_panel_resolve, round_open
 from assessments.services.scoring import BatchScore, batch_score
 from assessments.services.webhooks import batch_webhook_schedule
 from cjproject.errors import Conflict, InvalidInput, invalid_from_pydantic
+from llmgateway.services import comparison_requests_cancel
 
 logger = logging.getLogger(__name__)
 
@@ -263,15 +264,20 @@ def batch_cancel(*, batch_id: int) -> bool:
         )
         if not cancelled:
             return False
-        waiting = Comparison.objects.filter(batch_id=batch_id, status__in=OPEN_COMPARISON_STATES).update(
-            status=ComparisonStatus.CANCELLED, completed_at=now
+        open_comparisons = Comparison.objects.filter(batch_id=batch_id, status__in=OPEN_COMPARISON_STATES)
+        # Calls still queued are withdrawn at the gateway: they never reach the provider (nor the bill).
+        withdrawn = comparison_requests_cancel(
+            request_ids=list(open_comparisons.exclude(llm_request=None).values_list("llm_request_id", flat=True))
         )
+        waiting = open_comparisons.update(status=ComparisonStatus.CANCELLED, completed_at=now)
         batch = Batch.objects.get(pk=batch_id)
         metadata_append(
-            instance=batch, key="events", item={"at": now.isoformat(), "event": "cancelled", "waiting_cancelled": waiting}
+            instance=batch,
+            key="events",
+            item={"at": now.isoformat(), "event": "cancelled", "waiting_cancelled": waiting, "calls_withdrawn": withdrawn},
         )
         batch_webhook_schedule(batch_id=batch_id)
-    logger.info("Batch cancelled", extra={"batch_id": batch_id, "waiting_cancelled": waiting})
+    logger.info("Batch cancelled", extra={"batch_id": batch_id, "waiting_cancelled": waiting, "calls_withdrawn": withdrawn})
     return True
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from celery.canvas import Signature
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from cjproject.errors import InvalidInput
 from cjproject.webhooks import webhook_post
@@ -124,6 +125,22 @@ def _request_row(
         metadata=metadata,
         callback=callback,
         batching_mode=batching_mode,
+    )
+
+
+# The error category of a request its caller withdrew before any call was made.
+CANCELLED_CATEGORY = "cancelled"
+
+
+def comparison_requests_cancel(*, request_ids: Sequence[int]) -> int:
+    """Withdraw requests still waiting for their first call: they end as failed ("cancelled")
+    without reaching the provider, so a queued task finds them finished and only delivers that.
+    A request already running (its call in flight) is left to finish. Returns how many."""
+    return LLMRequest.objects.filter(pk__in=list(request_ids), status=LLMRequest.Status.QUEUED, attempts=0).update(
+        status=LLMRequest.Status.FAILED,
+        error_category=CANCELLED_CATEGORY,
+        error_detail="withdrawn by its caller before it was sent",
+        finished_at=timezone.now(),
     )
 
 

@@ -29,6 +29,26 @@ def test_cancel_stops_sending_and_cancels_waiting_comparisons(owner, monkeypatch
     assert Batch.objects.get(pk=batch.pk).state == "cancelled"
 
 
+def test_cancel_withdraws_queued_calls_before_they_reach_the_provider(owner, monkeypatch):
+    from llmgateway.services import comparison_execute
+
+    monkeypatch.setattr(rounds, "chord", lambda header: lambda body: None)  # round 1's calls queued, not run yet
+    batch = services.batch_create(owner=owner, request={"essays": essays(6)})
+    services.batch_start(batch_id=batch.pk)
+    request_ids = list(batch.comparisons.values_list("llm_request_id", flat=True))
+    running = request_ids[0]  # one call already in flight: it is left to finish
+    LLMRequest.objects.filter(pk=running).update(status="running", attempts=1)
+    assert services.batch_cancel(batch_id=batch.pk)
+    withdrawn = LLMRequest.objects.filter(pk__in=request_ids[1:])
+    assert set(withdrawn.values_list("status", "error_category")) == {("failed", "cancelled")}
+    assert LLMRequest.objects.get(pk=running).status == "running"
+    assert Batch.objects.get(pk=batch.pk).processing_metadata["events"][-1]["calls_withdrawn"] == len(request_ids) - 1
+    # The queued task runs later: it finds the request finished and makes no call.
+    comparison_execute(request_id=request_ids[1])
+    assert LLMRequest.objects.get(pk=request_ids[1]).attempts == 0
+    assert batch.comparisons.exclude(status="cancelled").count() == 0
+
+
 def test_a_result_arriving_after_cancel_is_ignored(owner):
     batch = _finished(owner)
     comparison = batch.comparisons.first()
