@@ -85,3 +85,8 @@ def run_batch(owner: Any, n: int = 6, **request: Any) -> Any:
     batch = services.batch_create(owner=owner, request={"essays": essays(n), **request})
     services.batch_start(batch_id=batch.pk)
     return Batch.objects.get(pk=batch.pk)
+
+
+def body_of(response: Any) -> bytes:
+    """A response's body, whole or streamed (the exports stream)."""
+    return b"".join(response.streaming_content) if response.streaming else response.content

@@ -15,7 +15,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -42,7 +42,7 @@ from assessments.models import (
     Essay,
 )
 from assessments.results.schema import MISFIT_INFIT
-from assessments.results.writers import batch_results_json, essay_results_csv_write
+from assessments.results.writers import batch_results_csv_stream, batch_results_json_stream
 from assessments.selectors import essays as essay_selectors
 from assessments.selectors import judges as judge_selectors
 from assessments.selectors import usage as usage_selectors
@@ -463,9 +463,8 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         batch = self._batch_or_none(request, object_id)
         if batch is None:
             return self._missing(request, object_id)
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(batch_results_csv_stream(batch=batch), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{self._export_name(batch, "csv")}"'
-        essay_results_csv_write(selectors.batch_result_rows(batch=batch), response)
         return response
 
     def export_json_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
@@ -473,7 +472,7 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         if batch is None:
             return self._missing(request, object_id)
         # The `cj-results` document: the one the API exports and the ENG5 runner writes as `results`.
-        response = JsonResponse(batch_results_json(batch=batch), json_dumps_params={"indent": 2})
+        response = StreamingHttpResponse(batch_results_json_stream(batch=batch), content_type="application/json")
         response["Content-Disposition"] = f'attachment; filename="{self._export_name(batch, "json")}"'
         return response
 

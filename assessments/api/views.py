@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError
 from django.db.models import QuerySet
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from pydantic import ValidationError
@@ -31,7 +31,7 @@ from assessments.api.contracts import BatchCreate
 from assessments.models import AnchorEssay, Assignment, Batch, BatchState, ComparisonStatus
 from assessments.results.building import comparison_entry
 from assessments.results.schema import EXPORT_COLUMNS, SCHEMA_NAME, SCHEMA_VERSION, BatchResults, ComparisonEntry, ResultsSummary
-from assessments.results.writers import batch_results_csv, batch_results_json
+from assessments.results.writers import batch_results_csv_stream, batch_results_json_stream
 from cjproject.api import IDEMPOTENCY_HEADER, APIError, Idempotency, error_responses, request_user
 from cjproject.errors import Conflict, InvalidInput, fields_from_pydantic
 
@@ -342,15 +342,49 @@ class BatchDetailView(_BatchView):
         return Response(s.BatchDetailSerializer(self._batch(request, batch_id)).data)
 
 
+# Essays per page of `GET .../results` (best first): the default and the most a client may ask for.
+RESULTS_PAGE_SIZE = 1000
+RESULTS_PAGE_MAX = 5000
+
+
+def _page_params(params: Any) -> tuple[int, int]:
+    """`offset` and `limit` from the query, checked (400 naming the field)."""
+    values, fields = {}, {}
+    for name, default, lowest, highest in (("offset", 0, 0, None), ("limit", RESULTS_PAGE_SIZE, 1, RESULTS_PAGE_MAX)):
+        raw = params.get(name)
+        if raw in (None, ""):
+            values[name] = default
+            continue
+        value = int(raw) if raw.isascii() and raw.isdecimal() else None
+        if value is None or value < lowest or (highest is not None and value > highest):
+            fields[name] = [f"a whole number from {lowest}" + (f" to {highest}" if highest is not None else "")]
+        else:
+            values[name] = value
+    if fields:
+        raise InvalidInput("invalid query", fields=fields)
+    return values["offset"], values["limit"]
+
+
 @extend_schema(tags=[BATCHES])
 class BatchResultsView(_BatchView):
     @extend_schema(
         summary="Results: per essay rank, θ, SE, 95% interval, fit, projected grade, P(grade); per batch reliability",
-        description="Available while the batch runs (the latest scoring) and after it finishes; `scored` is false before.",
-        responses={200: ResultsSummary, **error_responses(404)},
+        description="Available while the batch runs (the latest scoring) and after it finishes; `scored` is false before. "
+        f"Essays come best first, {RESULTS_PAGE_SIZE} a page by default (`limit` up to {RESULTS_PAGE_MAX}, `offset`); "
+        "`essays_total` counts them all and `essays_next` links the next page. The exports hold every essay at once.",
+        parameters=[
+            OpenApiParameter("offset", int, description="Rank-order position of the first essay (from 0)."),
+            OpenApiParameter(
+                "limit", int, description=f"Essays in the page (1 to {RESULTS_PAGE_MAX}; default {RESULTS_PAGE_SIZE})."
+            ),
+        ],
+        responses={200: ResultsSummary, **error_responses(400, 404)},
     )
     def get(self, request: Request, batch_id: int) -> Response:
-        return Response(selectors.batch_results(batch=self._batch(request, batch_id)).model_dump(mode="json"))
+        batch = self._batch(request, batch_id)
+        offset, limit = _page_params(request.query_params)
+        results = selectors.batch_results(batch=batch, offset=offset, limit=limit, page_url=f"/api/v1/batches/{batch.pk}/results")
+        return Response(results.model_dump(mode="json"))
 
 
 @extend_schema(tags=[BATCHES])
@@ -437,7 +471,10 @@ class BatchRescoreView(_BatchView):
         batch = self._batch(request, batch_id)
         services.batch_rescore(batch_id=batch.pk)
         batch.refresh_from_db()
-        return Response(selectors.batch_results(batch=batch).model_dump(mode="json"))
+        results = selectors.batch_results(
+            batch=batch, offset=0, limit=RESULTS_PAGE_SIZE, page_url=f"/api/v1/batches/{batch.pk}/results"
+        )
+        return Response(results.model_dump(mode="json"))
 
 
 class _AnyAccept(BaseContentNegotiation):
@@ -467,7 +504,7 @@ class BatchExportCSVView(_BatchView):
     )
     def get(self, request: Request, batch_id: int) -> HttpResponse:
         batch = self._batch(request, batch_id)
-        response = HttpResponse(batch_results_csv(batch=batch), content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(batch_results_csv_stream(batch=batch), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="batch-{batch.pk}-results.csv"'
         response["X-CJ-Export-Schema"] = f"{SCHEMA_NAME}/{SCHEMA_VERSION}"
         return response
@@ -484,5 +521,8 @@ class BatchExportJSONView(_BatchView):
         "same document as its artefact's `results`.",
         responses={200: BatchResults, **error_responses(404)},
     )
-    def get(self, request: Request, batch_id: int) -> Response:
-        return Response(batch_results_json(batch=self._batch(request, batch_id)))
+    def get(self, request: Request, batch_id: int) -> StreamingHttpResponse:
+        batch = self._batch(request, batch_id)
+        response = StreamingHttpResponse(batch_results_json_stream(batch=batch), content_type="application/json")
+        response["X-CJ-Export-Schema"] = f"{SCHEMA_NAME}/{SCHEMA_VERSION}"
+        return response

@@ -8,11 +8,11 @@ alignment is computed one way only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
-from django.db.models import Count, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 
 from assessments.engine.grading import anchor_alignment
@@ -52,6 +52,7 @@ def batch_results_document(
     essay_id: Mapping[int, str] | None = None,
     anchor_grades: Mapping[str, str] | None = None,
     scale: GradeScale | None = None,
+    with_comparisons: bool = True,
 ) -> BatchResults:
     """The batch's results, read from the database only.
 
@@ -59,19 +60,24 @@ def batch_results_document(
     as the batch was created with). `anchor_grades` (by that id) marks further essays as anchors
     with known grades: the research runner's anchor-alignment runs send anchors as students and
     keep their grades. `scale` defaults to the assignment's grade scale; without one (a guest
-    batch) there is no anchor alignment.
+    batch) there is no anchor alignment. `with_comparisons=False` leaves `comparisons` empty
+    for a writer that streams them (`comparison_entries`).
     """
     batch.refresh_from_db()
-    essays = list(batch.essays.order_by("id"))
+    essays = list(batch.essays.order_by("id").defer("text"))
     id_of = {e.pk: (essay_id[e.pk] if essay_id is not None else e.external_id) for e in essays}
     grade_of = _known_grades(essays, id_of)
     grade_of.update(anchor_grades or {})
     if scale is None and batch.assignment is not None:
         scale = batch.assignment.scale
-    comparisons = [
-        comparison_entry(c, essay_a=id_of[c.essay_a_id], essay_b=id_of[c.essay_b_id])
-        for c in batch.comparisons.order_by("round_no", "id")
-    ]
+    comparisons = list(comparison_entries(batch=batch, id_of=id_of)) if with_comparisons else []
+    # The anchor alignment needs only the comparisons with an anchor in them.
+    anchor_pks = [pk for pk, essay in id_of.items() if essay in grade_of]
+    with_anchor = (
+        [c for c in comparisons if c.essay_a in grade_of or c.essay_b in grade_of]
+        if with_comparisons
+        else list(comparison_entries(batch=batch, id_of=id_of, essays=anchor_pks))
+    )
     meta = batch.processing_metadata
     scoring = meta.get("scoring", {})
     scores = essay_scores(essays, id_of=id_of, grade_of=grade_of)
@@ -102,7 +108,7 @@ def batch_results_document(
         comparisons=comparisons,
         bt_summary=bt,
         grade_projections=grade_projections(essays, id_of=id_of, grading=meta.get("grading", NOT_SCORED)),
-        anchor_alignment=anchor_alignment_build(scores, comparisons, grade_of, scale) if scale is not None else None,
+        anchor_alignment=anchor_alignment_build(scores, with_anchor, grade_of, scale) if scale is not None else None,
         costs=_costs(batch),
     )
 
@@ -192,9 +198,34 @@ def essay_results(
     return rows
 
 
-def batch_essay_results(*, batch: Batch) -> list[EssayResult]:
-    """Every essay of the batch as a results row, best first, read from the database."""
-    essays = list(batch.essays.order_by("id"))
+# Essays read per query when results are built page by page or streamed.
+RESULTS_CHUNK = 2000
+
+
+def _essays_best_first(batch: Batch) -> QuerySet[Essay]:
+    """The batch's essays in results order: by rank, the unranked last, ties by id."""
+    return batch.essays.order_by(F("rank").asc(nulls_last=True), "external_id", "id").defer("text")
+
+
+def batch_essay_results(*, batch: Batch, offset: int = 0, limit: int | None = None) -> list[EssayResult]:
+    """The batch's essays as results rows, best first, read from the database (a page of them
+    when `limit` is given: one query, whatever the batch's size)."""
+    essays = _essays_best_first(batch)
+    return _rows(list(essays[offset : offset + limit] if limit is not None else essays[offset:]))
+
+
+def batch_essay_results_stream(*, batch: Batch) -> Iterator[EssayResult]:
+    """Every essay of the batch as a results row, best first, read RESULTS_CHUNK at a time."""
+    chunk: list[Essay] = []
+    for essay in _essays_best_first(batch).iterator(chunk_size=RESULTS_CHUNK):
+        chunk.append(essay)
+        if len(chunk) == RESULTS_CHUNK:
+            yield from _rows(chunk)
+            chunk = []
+    yield from _rows(chunk)
+
+
+def _rows(essays: list[Essay]) -> list[EssayResult]:
     id_of = {e.pk: e.external_id for e in essays}
     scores = essay_scores(essays, id_of=id_of, grade_of=_known_grades(essays, id_of))
     projections = grade_projections(essays, id_of=id_of, grading={}).essays
@@ -205,21 +236,30 @@ def batch_anchor_alignment(*, batch: Batch) -> AnchorAlignment | None:
     """The anchor alignment as the JSON export shows it (None for a batch without graded anchors)."""
     if batch.assignment is None:
         return None
-    essays = list(batch.essays.order_by("id"))
+    essays = list(batch.essays.order_by("id").defer("text"))
     id_of = {e.pk: e.external_id for e in essays}
     grade_of = _known_grades(essays, id_of)
-    judged = batch.comparisons.filter(status=ComparisonStatus.SUCCEEDED).order_by("round_no", "id")
+    # Only comparisons with an anchor in them count for the alignment (its wins, games, upsets).
+    judged = (
+        batch.comparisons.filter(status=ComparisonStatus.SUCCEEDED)
+        .filter(Q(essay_a__role=EssayRole.ANCHOR) | Q(essay_b__role=EssayRole.ANCHOR))
+        .order_by("round_no", "id")
+    )
     comparisons = [comparison_entry(c, essay_a=id_of[c.essay_a_id], essay_b=id_of[c.essay_b_id]) for c in judged]
     return anchor_alignment_build(
         essay_scores(essays, id_of=id_of, grade_of=grade_of), comparisons, grade_of, batch.assignment.scale
     )
 
 
-def batch_results_summary(*, batch: Batch) -> ResultsSummary:
+def batch_results_summary(*, batch: Batch, offset: int = 0, limit: int | None = None, page_url: str = "") -> ResultsSummary:
     """Per essay: rank, θ, SE, 95% interval, fit, projected grade and P(grade) per grade.
-    Per batch: reliability, position bias, grading, anchor alignment, judges, tokens and cost."""
+    Per batch: reliability, position bias, grading, anchor alignment, judges, tokens and cost.
+
+    Essays come a page at a time when `limit` is given (`essays_next` is `page_url` with the next
+    offset), so that reading a batch of thousands costs the same as reading one of forty."""
     meta = batch.processing_metadata
     scoring = meta.get("scoring", {})
+    total = batch.essays.count()
     tokens = batch.comparisons.aggregate(
         input=Sum("input_tokens", default=0),
         output=Sum("output_tokens", default=0),
@@ -241,7 +281,10 @@ def batch_results_summary(*, batch: Batch) -> ResultsSummary:
         judges=_judges(meta),
         tokens=Tokens(**tokens),
         cost_usd=float(batch.cost_usd),
-        essays=batch_essay_results(batch=batch),
+        essays_total=total,
+        essays_offset=offset,
+        essays_next=f"{page_url}?offset={offset + limit}&limit={limit}" if limit is not None and offset + limit < total else None,
+        essays=batch_essay_results(batch=batch, offset=offset, limit=limit),
     )
 
 
@@ -254,6 +297,15 @@ def grading_contract(grading: Mapping[str, Any]) -> Grading:
 
 def _judges(meta: Mapping[str, Any]) -> list[JudgeAgreement]:
     return [JudgeAgreement(**{k: j.get(k) for k in JudgeAgreement.model_fields}) for j in meta.get("judges", [])]
+
+
+def comparison_entries(*, batch: Batch, id_of: Mapping[int, str], essays: list[int] | None = None) -> Iterator[ComparisonEntry]:
+    """The batch's comparisons (only those of `essays` when given), in order, RESULTS_CHUNK per query."""
+    comparisons = batch.comparisons.order_by("round_no", "id")
+    if essays is not None:
+        comparisons = comparisons.filter(Q(essay_a_id__in=essays) | Q(essay_b_id__in=essays))
+    for c in comparisons.iterator(chunk_size=RESULTS_CHUNK):
+        yield comparison_entry(c, essay_a=id_of[c.essay_a_id], essay_b=id_of[c.essay_b_id])
 
 
 def comparison_entry(comparison: Comparison, *, essay_a: str, essay_b: str) -> ComparisonEntry:

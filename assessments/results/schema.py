@@ -299,4 +299,7 @@ class ResultsSummary(_Model):
     judges: list[JudgeAgreement] = Field(default_factory=list)
     tokens: Tokens
     cost_usd: float
+    essays_total: int = Field(default=0, description="Essays in the batch; `essays` holds the page asked for.")
+    essays_offset: int = Field(default=0, description="Rank-order position of the first essay in `essays`.")
+    essays_next: str | None = Field(default=None, description="The next page of essays, or null on the last page.")
     essays: list[EssayResult] = Field(default_factory=list)

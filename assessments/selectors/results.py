@@ -12,9 +12,9 @@ from assessments.results.building import batch_essay_results, batch_results_summ
 from assessments.results.schema import EssayResult, ResultsSummary
 
 
-def batch_results(*, batch: Batch) -> ResultsSummary:
+def batch_results(*, batch: Batch, offset: int = 0, limit: int | None = None, page_url: str = "") -> ResultsSummary:
     """What `GET /api/v1/batches/{id}/results` answers: see `building.batch_results_summary`."""
-    return batch_results_summary(batch=batch)
+    return batch_results_summary(batch=batch, offset=offset, limit=limit, page_url=page_url)
 
 
 def batch_result_rows(*, batch: Batch) -> list[EssayResult]:

@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from assessments.models import Batch
 from assessments.results.schema import BatchResults
 from tests.admin.conftest import finished_batch, make_assignment
-from tests.conftest import ESSAY_TEXTS
+from tests.conftest import ESSAY_TEXTS, body_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -166,11 +166,11 @@ def test_the_exports_have_one_row_per_essay_and_say_when_the_mock_judged(grader,
 
     response = grader_client.get(f"/admin/assessments/batch/{batch.pk}/export.csv")
     assert "offline-mock-judge-not-an-llm" in response["Content-Disposition"]
-    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    rows = list(csv.DictReader(io.StringIO(body_of(response).decode())))
     assert len(rows) == 7 and [int(r["rank"]) for r in rows] == list(range(1, 8))
     assert {"theta_low_95", "theta_high_95", "projected_grade"} <= set(rows[0])
 
-    exported = BatchResults.model_validate(grader_client.get(f"/admin/assessments/batch/{batch.pk}/export.json").json())
+    exported = BatchResults.model_validate_json(body_of(grader_client.get(f"/admin/assessments/batch/{batch.pk}/export.json")))
     assert exported.schema_name == "cj-results" and exported.batch.judges
     assert not any(judge.is_language_model for judge in exported.batch.judges)  # the mock judged
     assert len(exported.bt_summary.essays) == 7 and exported.bt_summary.reliability is not None

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
 
+from assessments import services
 from assessments.models import Batch, BatchState, EssayRole
 from assessments.results.schema import BatchResults
 from tests.api.conftest import error_of
-from tests.conftest import essays
+from tests.conftest import body_of, essays
 
 pytestmark = pytest.mark.django_db
 
@@ -224,7 +226,7 @@ def test_a_finished_batch_reads_with_progress_results_comparisons_and_exports(ow
     assert as_owner.get(f"/api/v1/batches/{batch.pk}/comparisons?status=nope").status_code == 400
     assert as_owner.get(f"/api/v1/batches/{batch.pk}/comparisons?round=0").status_code == 400
 
-    exported = BatchResults.model_validate(as_owner.get(f"/api/v1/batches/{batch.pk}/export.json").json())
+    exported = BatchResults.model_validate_json(body_of(as_owner.get(f"/api/v1/batches/{batch.pk}/export.json")))
     assert (exported.schema_name, exported.schema_version) == ("cj-results", 2)
     assert exported.batch.id == batch.pk and exported.batch.state == "completed" and exported.batch.judges
     assert [e.id for e in exported.bt_summary.essays] == [e["essay_id"] for e in results["essays"]]
@@ -235,7 +237,7 @@ def test_a_finished_batch_reads_with_progress_results_comparisons_and_exports(ow
 
     response = as_owner.get(f"/api/v1/batches/{batch.pk}/export.csv", HTTP_ACCEPT="text/csv")
     assert response["Content-Type"].startswith("text/csv") and response["X-CJ-Export-Schema"] == "cj-results/2"
-    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    rows = list(csv.DictReader(io.StringIO(body_of(response).decode())))
     assert len(rows) == 7 and rows[0]["rank"] == "1"
 
 
@@ -317,10 +319,68 @@ def test_the_api_export_is_the_document_the_research_runner_writes_as_results(ow
     from assessments.results.building import batch_results_document
 
     batch = finished_batch(owner, n=4, options={"comparisons_per_essay": 3})
-    exported = as_owner.get(f"/api/v1/batches/{batch.pk}/export.json").json()
+    exported = json.loads(body_of(as_owner.get(f"/api/v1/batches/{batch.pk}/export.json")))
     assert exported["schema_name"] == "cj-results"
     assert RunArtefact.model_fields["results"].annotation == BatchResults | None
     document = BatchResults.model_validate(exported)
     built = batch_results_document(batch=batch)
     assert document.model_dump(exclude={"generated_at"}) == built.model_dump(exclude={"generated_at"})
     assert document.anchor_alignment is None  # a guest batch: no graded anchors
+
+
+# --- Reading a large batch -----------------------------------------------------------------------
+
+
+def _scored(owner, finished_batch, n):
+    batch = finished_batch(owner, n=n, options={"comparisons_per_essay": 3})
+    assert batch.essays.filter(rank__isnull=False).count() == n
+    return batch
+
+
+def test_results_come_a_page_at_a_time_best_first_with_a_link_to_the_next(owner, as_owner, finished_batch):
+    batch = _scored(owner, finished_batch, 9)
+    everything = as_owner.get(f"/api/v1/batches/{batch.pk}/results?limit=100").json()
+    first = as_owner.get(f"/api/v1/batches/{batch.pk}/results?limit=4").json()
+    assert (first["essays_total"], first["essays_offset"], len(first["essays"])) == (9, 0, 4)
+    pages, url = [], f"/api/v1/batches/{batch.pk}/results?limit=4"
+    while url:
+        page = as_owner.get(url).json()
+        pages += page["essays"]
+        url = page["essays_next"]
+    assert [e["essay_id"] for e in pages] == [e["essay_id"] for e in everything["essays"]]
+    assert [e["rank"] for e in pages] == list(range(1, 10))
+    assert everything["essays_next"] is None
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=5001", "offset=-1", "limit=²", "offset=x"])
+def test_a_bad_results_page_is_a_400_naming_the_field(owner, as_owner, finished_batch, query):
+    batch = services.batch_create(owner=owner, request={"essays": essays(3)})
+    response = as_owner.get(f"/api/v1/batches/{batch.pk}/results?{query}")
+    assert response.status_code == 400 and query.split("=")[0] in error_of(response)["fields"]
+
+
+def test_reading_results_and_exports_costs_the_same_queries_at_any_batch_size(owner, as_owner, finished_batch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = {}
+    for n in (5, 15):
+        batch = _scored(owner, finished_batch, n)
+        counts[n] = []
+        for path in ("/results", "/export.csv", "/export.json"):
+            with CaptureQueriesContext(connection) as queries:
+                body_of(as_owner.get(f"/api/v1/batches/{batch.pk}{path}"))
+            counts[n].append(len(queries))
+    assert counts[5] == counts[15], counts  # no query per essay or per comparison
+
+
+def test_the_exports_stream_the_same_document_as_the_results(owner, as_owner, finished_batch, assignment):
+    batch = finished_batch(owner, n=5, assignment_id=assignment.pk, options={"comparisons_per_essay": 4})
+    response = as_owner.get(f"/api/v1/batches/{batch.pk}/export.json")
+    assert response.streaming and response["X-CJ-Export-Schema"] == "cj-results/2"
+    from assessments.results.building import batch_results_document
+
+    streamed = BatchResults.model_validate_json(body_of(response))
+    built = batch_results_document(batch=batch)
+    assert streamed.model_dump(exclude={"generated_at"}) == built.model_dump(exclude={"generated_at"})
+    assert len(streamed.comparisons) == batch.comparisons.count() and streamed.anchor_alignment.n_anchors == 3
