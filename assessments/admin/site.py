@@ -16,6 +16,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -459,7 +460,7 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         mock = "-offline-mock-judge-not-an-llm" if judge_selectors.batch_judged_by_mock(batch=batch) else ""
         return f"batch-{batch.pk}-results{mock}.{suffix}"
 
-    def export_csv_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+    def export_csv_view(self, request: HttpRequest, object_id: int) -> HttpResponseBase:
         batch = self._batch_or_none(request, object_id)
         if batch is None:
             return self._missing(request, object_id)
@@ -467,7 +468,7 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         response["Content-Disposition"] = f'attachment; filename="{self._export_name(batch, "csv")}"'
         return response
 
-    def export_json_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+    def export_json_view(self, request: HttpRequest, object_id: int) -> HttpResponseBase:
         batch = self._batch_or_none(request, object_id)
         if batch is None:
             return self._missing(request, object_id)

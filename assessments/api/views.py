@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError
 from django.db.models import QuerySet
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from pydantic import ValidationError
@@ -502,7 +502,7 @@ class BatchExportCSVView(_BatchView):
             **error_responses(404),
         },
     )
-    def get(self, request: Request, batch_id: int) -> HttpResponse:
+    def get(self, request: Request, batch_id: int) -> StreamingHttpResponse:
         batch = self._batch(request, batch_id)
         response = StreamingHttpResponse(batch_results_csv_stream(batch=batch), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="batch-{batch.pk}-results.csv"'
