@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from llmgateway.vocabulary import BATCHING_MODES, MOCK_PROVIDER, PER_REQUEST, PROVIDERS
+from llmgateway.vocabulary import BATCHING_MODES, MOCK_PROVIDER, PROVIDERS, SERIAL_BUNDLE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -279,7 +279,7 @@ def _mock_behaviour(raw: str) -> dict[str, float]:
 # Latency and fault injection of the mock, and the simulated judge's noise (key=number, comma-separated).
 LLM_MOCK_BEHAVIOUR = _mock_behaviour(env.str("LLM_MOCK_BEHAVIOUR", default=""))
 # Batching: the default mode; whether a caller's per-batch mode (its metadata hint) is honoured.
-LLM_BATCHING_MODE = _choice("LLM_BATCHING_MODE", PER_REQUEST, BATCHING_MODES)
+LLM_BATCHING_MODE = _choice("LLM_BATCHING_MODE", SERIAL_BUNDLE, BATCHING_MODES)
 LLM_BATCHING_HINTS = _bool("LLM_BATCHING_HINTS", True)
 # serial_bundle: comparisons per bundle task, and provider calls a worker process keeps in flight.
 LLM_BUNDLE_SIZE = _int("LLM_BUNDLE_SIZE", 100, minimum=1)

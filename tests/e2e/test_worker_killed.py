@@ -17,6 +17,7 @@ from llmgateway.models import LLMRequest
 from tests.e2e.conftest import assert_counters_exact, batch_started, wait_for, wait_until_finished
 
 pytestmark = pytest.mark.worker
+# One task per call (per_request): the kill lands between results of one round, with calls in flight.
 SLOW_JUDGE = {"LLM_MOCK_BEHAVIOUR": "latency_ms=300"}
 
 
@@ -39,7 +40,7 @@ def _kill_in_the_middle_of_round_one(celery_workers, batch_id):
 def test_a_worker_killed_mid_round_is_recovered_by_the_sweeper_and_counts_every_comparison_once(
     owner, assignment, celery_workers
 ):
-    batch = batch_started(owner=owner, assignment=assignment, students=10, comparisons_per_essay=6)
+    batch = batch_started(owner=owner, assignment=assignment, students=10, comparisons_per_essay=6, batching_mode="per_request")
     killed_in_flight = _kill_in_the_middle_of_round_one(celery_workers, batch.pk)
     assert killed_in_flight, "the kill caught no call in flight"
     celery_workers.start(env=SLOW_JUDGE)
@@ -61,7 +62,7 @@ def test_a_worker_killed_mid_round_is_recovered_by_the_sweeper_and_counts_every_
 def test_a_worker_killed_mid_round_is_recovered_by_redis_redelivery_and_counts_every_comparison_once(
     owner, assignment, celery_workers
 ):
-    batch = batch_started(owner=owner, assignment=assignment, students=10, comparisons_per_essay=6)
+    batch = batch_started(owner=owner, assignment=assignment, students=10, comparisons_per_essay=6, batching_mode="per_request")
     killed_in_flight = _kill_in_the_middle_of_round_one(celery_workers, batch.pk)
     assert killed_in_flight, "the kill caught no call in flight"
     celery_workers.start(app="tests.e2e.worker_app", env={**SLOW_JUDGE, "CJ_E2E_VISIBILITY_TIMEOUT": "3"})
