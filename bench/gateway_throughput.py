@@ -56,14 +56,27 @@ def _ensure_database() -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def _start_worker(latency_ms: int, bundle_size: int, in_flight: int, pool: str) -> subprocess.Popen:
+def _start_worker(latency_ms: int, bundle_size: int, in_flight: int, pool: str, processes: int = 1) -> subprocess.Popen:
     env = {
         **os.environ,
         "LLM_MOCK_BEHAVIOUR": f"latency_ms={latency_ms}",
         "LLM_BUNDLE_SIZE": str(bundle_size),
         "LLM_MAX_IN_FLIGHT": str(in_flight),
     }
-    command = [sys.executable, "-m", "celery", "-A", "cjproject", "worker", "-Q", "llm,llm_batch", "-c", "1", "--pool", pool]
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "cjproject",
+        "worker",
+        "-Q",
+        "llm,llm_batch",
+        "-c",
+        str(processes),
+        "--pool",
+        pool,
+    ]
     command += ["--prefetch-multiplier", "1", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"]
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
 
@@ -94,7 +107,7 @@ def _requests(n: int) -> list[int]:
     return [r.pk for r in LLMRequest.objects.bulk_create(rows, batch_size=1000)]
 
 
-def run(name: str, n: int, bundle_size: int, in_flight: int, pool: str) -> dict[str, float]:
+def run(name: str, n: int, bundle_size: int, in_flight: int, pool: str, processes: int = 1) -> dict[str, float]:
     from celery import chord
     from django.conf import settings
 
@@ -111,7 +124,7 @@ def run(name: str, n: int, bundle_size: int, in_flight: int, pool: str) -> dict[
     metrics_reset()
     app.control.purge()
     ids = _requests(n)
-    worker = _start_worker(latency_ms, bundle_size, in_flight, pool)
+    worker = _start_worker(latency_ms, bundle_size, in_flight, pool, processes)
     try:
         deadline = time.monotonic() + 60
         while not app.control.ping(timeout=0.5):
@@ -154,6 +167,11 @@ def main() -> None:
     parser.add_argument("--bundle-size", type=int, default=100, help="LLM_BUNDLE_SIZE of the worker (default: 100)")
     parser.add_argument("--in-flight", type=int, default=128, help="LLM_MAX_IN_FLIGHT of the worker (default: 128)")
     parser.add_argument("--pool", choices=("prefork", "solo"), default="prefork", help="the worker's pool (default: prefork)")
+    parser.add_argument(
+        "--processes",
+        default="1",
+        help="llm worker processes (celery -c), comma-separated to compare several, e.g. 1,2,4 (default: 1)",
+    )
     args = parser.parse_args()
     _ensure_database()
     django.setup()
@@ -165,22 +183,28 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     shared_redis().flushdb()
     print(
-        f"one worker process (celery -c 1, {args.pool} pool), bundle size {args.bundle_size}, "
+        f"one llm worker (celery -c N: N processes, {args.pool} pool), bundle size {args.bundle_size}, "
         f"{args.in_flight} call threads; {os.cpu_count()} CPUs"
     )
     print("(* the shipped default mode; the most calls in flight at once is the last column)")
-    columns = ("scenario", "mode", "latency", "n", "ok", "seconds", "per s", "ms each", "in flight")
+    columns = ("scenario   procs", "mode", "latency", "n", "ok", "seconds", "per s", "ms each", "in flight")
     widths = (-18, -14, 8, 6, 6, 8, 8, 8, 9)
     print(" ".join(f"{c:<{-w}}" if w < 0 else f"{c:>{w}}" for c, w in zip(columns, widths, strict=True)))
-    for name in args.scenarios.split(","):
-        mode, latency_ms, default_n = SCENARIOS[name]
-        mode = mode or f"{settings.LLM_BATCHING_MODE}*"
-        figures = run(name, args.n or default_n, args.bundle_size, args.in_flight, args.pool)
-        print(
-            f"{name:<18} {mode:<14} {latency_ms:>6}ms {figures['n']:>6} {figures['succeeded']:>6} {figures['seconds']:>8.2f} "
-            f"{figures['per_second']:>8.1f} {figures['ms_each']:>8.2f} {figures['peak']:>9.0f}",
-            flush=True,
-        )
+    for processes in (int(p) for p in args.processes.split(",")):
+        for name in args.scenarios.split(","):
+            _row(name, args, processes, settings.LLM_BATCHING_MODE)
+
+
+def _row(name: str, args: argparse.Namespace, processes: int, default_mode: str) -> None:
+    mode, latency_ms, default_n = SCENARIOS[name]
+    mode = mode or f"{default_mode}*"
+    figures = run(name, args.n or default_n, args.bundle_size, args.in_flight, args.pool, processes)
+    print(
+        f"{name:<14}{processes:>3}p {mode:<14} {latency_ms:>6}ms {figures['n']:>6} {figures['succeeded']:>6} "
+        f"{figures['seconds']:>8.2f} "
+        f"{figures['per_second']:>8.1f} {figures['ms_each']:>8.2f} {figures['peak']:>9.0f}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
