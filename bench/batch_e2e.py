@@ -274,7 +274,7 @@ def run(name: str, *, workers_spec: str, mode: str, bundle_size: int, in_flight:
     print(
         f"  {batch.state} ({batch.end_reason}); rounds {batch.current_round}; comparisons {n} "
         f"({batch.comparisons_succeeded} judged, {batch.comparisons_failed} failed); wall {wall:.2f} s; "
-        f"{n / wall:.1f} comparisons/s; SSR {batch.processing_metadata.get('decisions', [{}])[-1].get('ssr', float('nan')):.3f}"
+        f"{n / wall:.1f} comparisons/s; reliability {batch.processing_metadata.get('scoring', {}).get('reliability')}"
     )
     print(f"  {'round':>5} {'comps':>6} {'dispatch s':>10} {'judging s':>10} {'body s':>8}")
     totals = {"dispatch": 0.0, "judging": 0.0, "body": 0.0}
