@@ -20,10 +20,18 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
 from assessments.engine.scales import CUSTOM_SCALE, UnknownGradeError, get_scale
-from assessments.files import DOCUMENT_SUFFIXES, grade_from_file_name, read_grades_csv, read_text_file
+from assessments.files import (
+    DOCUMENT_SUFFIXES,
+    grade_from_file_name,
+    read_grades_csv,
+    read_text_file_noted,
+    unknown_grade_in_file_name,
+)
 from assessments.models import AnchorEssay, Assignment
 from assessments.schemas import ANCHOR_ID_PREFIX, ESSAY_TEXT_MAX_CHARS
 from assessments.selectors.judges import default_judge, judge_choices
+from llmgateway.manifest import manifest
+from llmgateway.providers import provider_configured
 from cjproject.errors import InvalidInput
 
 MAX_UPLOAD_FILES = 500
@@ -35,6 +43,7 @@ class UploadedText:
     name: str  # the file name as uploaded (never sent to a judge)
     stem: str
     text: str
+    note: str = ""  # how the text was read when something was guessed (an encoding), for the grader to check
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -42,7 +51,7 @@ class MultipleFileInput(forms.ClearableFileInput):
 
 
 class MultipleFileField(forms.FileField):
-    """Several files from one input; each must have a readable suffix."""
+    """Several files from one input; `read_uploads` checks each one (suffix and content) and names every bad one."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ",".join(DOCUMENT_SUFFIXES)}))
@@ -56,27 +65,27 @@ class MultipleFileField(forms.FileField):
             return []
         if len(files) > MAX_UPLOAD_FILES:
             raise forms.ValidationError(f"At most {MAX_UPLOAD_FILES} files at once; you chose {len(files)}.")
-        wrong = [f.name for f in files if PurePath(f.name).suffix.lower() not in DOCUMENT_SUFFIXES]
-        if wrong:
-            raise forms.ValidationError(
-                f"These files are not {', '.join(DOCUMENT_SUFFIXES)}: {', '.join(wrong)}. Save them in one of those formats."
-            )
         return list(files)
 
 
 def read_uploads(uploads: Iterable[UploadedFile]) -> list[UploadedText]:
-    """The text of each uploaded file, in upload order; raises InvalidInput naming every bad file."""
+    """The text of each uploaded file, in upload order; raises InvalidInput naming every bad file
+    and what is wrong with each (a wrong format, an unreadable or empty file), all at once."""
     texts: list[UploadedText] = []
     errors: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory(prefix="cj-upload-") as folder:
         for number, upload in enumerate(uploads):
             name = PurePath(str(upload.name)).name
+            if PurePath(name).suffix.lower() not in DOCUMENT_SUFFIXES:
+                errors[name] = [f"is not a {', '.join(DOCUMENT_SUFFIXES)} file: save it in one of those formats"]
+                continue
             path = Path(folder) / f"upload-{number}{PurePath(name).suffix.lower()}"
             with path.open("wb") as handle:
                 for chunk in upload.chunks():
                     handle.write(chunk)
             try:
-                texts.append(UploadedText(name=name, stem=PurePath(name).stem.strip(), text=read_text_file(path)))
+                text, note = read_text_file_noted(path)
+                texts.append(UploadedText(name=name, stem=PurePath(name).stem.strip(), text=text, note=note))
             except InvalidInput as exc:
                 errors[name] = [message for messages in exc.fields.values() for message in messages] or [exc.message]
     if errors:
@@ -166,12 +175,16 @@ class AnchorForm(forms.ModelForm):
 
 
 class AnchorUploadForm(forms.Form):
+    """Two steps: the files are read and each anchor's grade shown (and where it came from);
+    nothing is saved until the grader confirms that list (`confirmed`)."""
+
     # The upload field is called `files`, which shadows `BaseForm.files` (the form reads its data, not that).
     files = MultipleFileField(  # type: ignore[assignment]
         label="Anchor files",
+        required=False,
         help_text=(
             f"{', '.join(DOCUMENT_SUFFIXES)} files. The label is the file name; the grade is where the name starts "
-            "(A.txt, C+2.md, B_essay.docx) unless a grades CSV is given."
+            "(A.txt, C+2.md, B_essay.docx) unless a grades CSV is given. You check the grades before they are saved."
         ),
     )
     grades_csv = forms.FileField(
@@ -179,41 +192,78 @@ class AnchorUploadForm(forms.Form):
         required=False,
         help_text="A CSV with the header file,grade and one line per anchor file, e.g. essay7.docx,B",
     )
+    anchors_json = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, assignment: Assignment, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.assignment = assignment
-        self.anchors: list[tuple[str, str, str]] = []  # (label, grade, text), filled by clean
+        # {"label", "grade", "text", "file", "source", "note"}, filled by clean; saved once confirmed.
+        self.anchors: list[dict[str, str]] = []
+        self.confirmed = False
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or self.cleaned_data
         uploads = data.get("files") or []
-        if not uploads:
-            return data
+        if uploads:
+            self.anchors = self._read(uploads, data.get("grades_csv"))
+        elif data.get("anchors_json"):
+            self.anchors = self._checked(data["anchors_json"])
+            self.confirmed = "_confirm" in self.data
+        else:
+            raise forms.ValidationError("Choose at least one anchor file.")
+        return data
+
+    def _read(self, uploads: list[UploadedFile], grades_csv: UploadedFile | None) -> list[dict[str, str]]:
         try:
             texts = read_uploads(uploads)
-            grades = read_grades_upload(data["grades_csv"]) if data.get("grades_csv") else None
+            grades = read_grades_upload(grades_csv) if grades_csv else None
         except InvalidInput as exc:
             raise forms.ValidationError(_messages(exc)) from None
         scale = self.assignment.scale
-        problems = []
+        allowed = f"(grades: {', '.join(scale.grades)})"
+        problems, anchors = [], []
         for item in texts:
             grade = grades.get(item.name) if grades is not None else grade_from_file_name(item.stem, scale)
+            if grade is None and grades is None and (unknown := unknown_grade_in_file_name(item.stem, scale)):
+                problems.append(
+                    f"{item.name}: its name starts with {unknown}, which is not a grade of this scale {allowed}; "
+                    "rename the file or give a grades CSV"
+                )
+                continue
             if grade is None:
                 where = "the grades CSV has no line for it" if grades is not None else "its name does not start with a grade"
-                problems.append(f"{item.name}: {where} (grades: {', '.join(scale.grades)})")
+                problems.append(f"{item.name}: {where} {allowed}")
                 continue
             if grade not in scale.grades:
-                problems.append(f"{item.name}: {grade!r} is not a grade of this scale (grades: {', '.join(scale.grades)})")
+                problems.append(f"{item.name}: {grade!r} is not a grade of this scale {allowed}")
                 continue
-            self.anchors.append((item.stem, grade, item.text))
+            source = "grades CSV" if grades is not None else "file name"
+            anchors.append(
+                {"label": item.stem, "grade": grade, "text": item.text, "file": item.name, "source": source, "note": item.note}
+            )
         if grades is not None:
             unused = sorted(set(grades) - {item.name for item in texts})
             if unused:
                 problems.append(f"the grades CSV names files that were not uploaded: {', '.join(unused)}")
         if problems:
             raise forms.ValidationError(problems)
-        return data
+        return anchors
+
+    def _checked(self, raw: str) -> list[dict[str, str]]:
+        """The anchors shown on the preview, checked again (the page could have been edited)."""
+        try:
+            loaded = json.loads(raw)
+        except json.JSONDecodeError:
+            loaded = None
+        keys = {"label", "grade", "text", "file", "source", "note"}
+        if not isinstance(loaded, list) or not all(isinstance(a, dict) and keys <= set(a) for a in loaded):
+            raise forms.ValidationError("The list of anchors read was lost: choose the files again.")
+        scale = self.assignment.scale
+        anchors = [{key: str(a[key]) for key in keys} for a in loaded]
+        wrong = [a["file"] for a in anchors if a["grade"] not in scale.grades]
+        if wrong:
+            raise forms.ValidationError(f"Not a grade of this scale for: {', '.join(wrong)}. Choose the files again.")
+        return anchors
 
 
 # --- Batches -----------------------------------------------------------------------------------

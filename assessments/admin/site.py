@@ -249,19 +249,22 @@ class AssignmentAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         if not (self.has_change_permission(request, assignment) and request.user.has_perm("assessments.add_anchoressay")):
             raise PermissionDenied
         form = AnchorUploadForm(request.POST or None, request.FILES or None, assignment=assignment)
-        if request.method == "POST" and form.is_valid():
+        if request.method == "POST" and form.is_valid() and form.confirmed:
             added, failed = 0, []
-            for label, grade, text in form.anchors:
+            for anchor in form.anchors:
                 try:
-                    services.anchor_register(assignment=assignment, label=label, grade=grade, text=text)
+                    services.anchor_register(
+                        assignment=assignment, label=anchor["label"], grade=anchor["grade"], text=anchor["text"]
+                    )
                     added += 1
                 except InvalidInput as exc:
-                    failed.append(f"{label}: {'; '.join(m for msgs in exc.fields.values() for m in msgs)}")
+                    failed.append(f"{anchor['label']}: {'; '.join(m for msgs in exc.fields.values() for m in msgs)}")
             if added:
                 messages.success(request, f"{added} anchor{'s' if added != 1 else ''} added.")
             for problem in failed:
                 messages.error(request, problem)
             return redirect("admin:assessments_assignment_change", assignment.pk)
+        preview = form.anchors if form.is_bound and not form.errors else []
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -270,6 +273,8 @@ class AssignmentAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
             "form": form,
             "grades": assignment.scale.grades,
             "anchor_coverage": selectors.assignment_anchor_coverage(assignment=assignment),
+            "preview": [{**a, "words": len(a["text"].split())} for a in preview],
+            "anchors_json": json.dumps(preview) if preview else "",
         }
         return TemplateResponse(request, "admin/assessments/assignment/upload_anchors.html", context)
 

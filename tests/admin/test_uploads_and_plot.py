@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from assessments.admin.forms import read_uploads, split_pasted
 from assessments.engine.scales import get_scale
-from assessments.files import grade_from_file_name
+from assessments.files import grade_from_file_name, unknown_grade_in_file_name
 from assessments.plots import PlotRow, caterpillar_png
 
 
@@ -18,7 +18,10 @@ from assessments.plots import PlotRow, caterpillar_png
         ("A2", "swedish_a_f", "A"),
         ("B_essay", "swedish_a_f", "B"),
         ("D anchor", "swedish_a_f", "D"),
-        ("E-1", "swedish_a_f", "E"),
+        ("E-1", "swedish_a_f", None),  # E minus, or E and 1? Not guessed: the grader renames it
+        ("C-", "swedish_a_f", None),  # no C- on this scale: not silently C
+        ("D-", "swedish_a_f", None),
+        ("B-essay", "swedish_a_f", "B"),  # a dash before a word separates
         ("Essay", "swedish_a_f", None),
         ("C+2", "swedish_a_f", None),  # no C+ on this scale: not silently C
         ("C+2", "swedish_8_anchor", "C+"),
@@ -30,6 +33,13 @@ from assessments.plots import PlotRow, caterpillar_png
 )
 def test_the_grade_is_read_from_the_start_of_a_file_name(stem, scale, grade):
     assert grade_from_file_name(stem, get_scale(scale)) == grade
+
+
+@pytest.mark.parametrize(
+    ("stem", "unknown"), [("C-", "C-"), ("E-1", "E-"), ("C+2", "C+"), ("F+", "F+"), ("B_essay", None), ("Essay", None)]
+)
+def test_a_grade_with_a_sign_the_scale_lacks_is_named(stem, unknown):
+    assert unknown_grade_in_file_name(stem, get_scale("swedish_a_f")) == unknown
 
 
 def test_pasted_essays_are_split_on_lines_of_dashes():
