@@ -35,6 +35,11 @@ from llmgateway.providers import provider_configured
 from cjproject.errors import InvalidInput
 
 MAX_UPLOAD_FILES = 500
+PROVIDER_WORDS = {
+    "anthropic": "Anthropic's models (Claude)",
+    "openai": "OpenAI's models (GPT)",
+    "openai_compatible": "models on a self-hosted server",
+}
 PASTE_SEPARATOR = re.compile(r"^\s*-{3,}\s*$", re.M)
 
 
@@ -311,6 +316,9 @@ class BatchCreateForm(forms.Form):
         ),
     )
     start_now = forms.BooleanField(label="Start the batch right away", required=False, initial=True)
+    confirm_notes = forms.BooleanField(
+        label="I have checked the notes on the essays read", required=False, help_text="Needed only when there are notes."
+    )
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -318,36 +326,65 @@ class BatchCreateForm(forms.Form):
         assignment_field, judge_field = self.fields["assignment"], self.fields["judge"]
         assert isinstance(assignment_field, forms.ModelChoiceField) and isinstance(judge_field, forms.ChoiceField)
         assignment_field.queryset = assignments
-        judge_field.choices = judge_choices()
-        self.fields["judge"].initial = default_judge()
+        # Only judges this server can call: a model whose provider has no key is not offered.
+        judge_field.choices = [(value, label) for value, label in judge_choices() if _judge_configured(value)]
+        unavailable = sorted({m.provider for m in manifest().models if not provider_configured(m.provider)})
+        if unavailable:
+            judge_field.help_text += (
+                f" Not offered: {', '.join(PROVIDER_WORDS.get(p, p) for p in unavailable)}, because this server has no "
+                "account with them (ask whoever runs it to add one)."
+            )
+        default = default_judge()
+        self.fields["judge"].initial = default if _judge_configured(default) else None
         self.fields["comparisons_per_essay"].initial = settings.CJ_COMPARISONS_PER_ESSAY
         if settings.CJ_GRADE_CERTAINTY_TARGET:
             self.fields["grades_settled_at"].initial = round(100 * settings.CJ_GRADE_CERTAINTY_TARGET)
-        self.essays: list[dict[str, str]] = []  # [{"id", "text"}], filled by clean
+        self.creating = "_create" in self.data
+        self.file_essays: list[dict[str, str]] = []  # [{"id", "text", "note"}] from files, kept between steps
+        self.essays: list[dict[str, str]] = []  # [{"id", "text"}]: what the batch is created with
+        self.notes: list[str] = []  # what was guessed or changed, for the grader to check before creating
 
     def clean(self) -> dict[str, Any]:
+        """Files read on an earlier step (kept in `essays_json`) and new files, then the pasted
+        essays (read again from their box every time, so they are never added twice); identical
+        texts are kept once and every such change is a note to confirm before the batch is created."""
         data = super().clean() or self.cleaned_data
-        essays = _essays_from_json(data.get("essays_json") or "")
+        files = _essays_from_json(data.get("essays_json") or "")
         try:
             uploads = read_uploads(data.get("essay_files") or [])
         except InvalidInput as exc:
             self.add_error("essay_files", _messages(exc))
             uploads = []
-        essays += [{"id": item.stem, "text": item.text} for item in uploads]
-        pasted = split_pasted(data.get("pasted_essays") or "")
+        files += [{"id": item.stem, "text": item.text, "note": item.note} for item in uploads]
+        self.file_essays = files
+        essays = [{"id": e["id"], "text": e["text"]} for e in files]
+        notes = [f"{e['id']}: {e['note']}" for e in files if e.get("note")]
         taken = {e["id"] for e in essays}
         number = 0
-        for text in pasted:
+        for text in split_pasted(data.get("pasted_essays") or ""):
             number += 1
             while f"pasted_{number:02d}" in taken:
                 number += 1
             essays.append({"id": f"pasted_{number:02d}", "text": text})
+        essays, removed = _without_repeated_texts(essays)
+        notes += removed
         problems = _essay_problems(essays)
         if problems:
             raise forms.ValidationError(problems)
         if not essays and not self.errors:
             raise forms.ValidationError("Upload essay files or paste essays: the batch has none yet.")
-        self.essays = essays
+        anchors = data["assignment"].anchors.count() if data.get("assignment") else 0
+        if essays and essays_too_few(len(essays), anchors):
+            raise forms.ValidationError(
+                f"A batch needs at least two texts to compare; it has {len(essays)} essay"
+                + (" and no assignment with anchors" if not anchors else "")
+                + ": add essays, or choose an assignment with anchors."
+            )
+        self.essays, self.notes = essays, notes
+        if self.creating and notes and not data.get("confirm_notes"):
+            self.add_error(
+                "confirm_notes", "Check the notes on the essays read (above) and tick this box, or fix the files first."
+            )
         return data
 
     def request_data(self) -> dict[str, Any]:
@@ -379,7 +416,34 @@ def _essays_from_json(raw: str) -> list[dict[str, str]]:
         return []
     if not isinstance(loaded, list):
         return []
-    return [{"id": str(e["id"]), "text": str(e["text"])} for e in loaded if isinstance(e, dict) and {"id", "text"} <= set(e)]
+    return [
+        {"id": str(e["id"]), "text": str(e["text"]), "note": str(e.get("note") or "")}
+        for e in loaded
+        if isinstance(e, dict) and {"id", "text"} <= set(e)
+    ]
+
+
+def essays_too_few(essays: int, anchors: int) -> bool:
+    """A batch compares texts two at a time: it needs at least two, students and anchors together."""
+    return essays + anchors < 2
+
+
+def _judge_configured(judge: str) -> bool:
+    return provider_configured(judge.partition("/")[0])
+
+
+def _without_repeated_texts(essays: list[dict[str, str]]) -> tuple[list[dict[str, str]], list[str]]:
+    """Each text once (the first name it came with), and a note for every repeat left out."""
+    first: dict[str, str] = {}
+    kept, notes = [], []
+    for essay in essays:
+        key = " ".join(essay["text"].split())
+        if key in first:
+            notes.append(f"{essay['id']}: the same text as {first[key]}, so it is left out (judged once)")
+            continue
+        first[key] = essay["id"]
+        kept.append(essay)
+    return kept, notes
 
 
 def _essay_problems(essays: Sequence[dict[str, str]]) -> list[str]:

@@ -88,6 +88,11 @@ def _missing(model_admin: admin.ModelAdmin, request: HttpRequest, object_id: str
     return model_admin._get_obj_does_not_exist_redirect(request, model_admin.opts, object_id)  # type: ignore[attr-defined]
 
 
+def _count(n: int, noun: str) -> str:
+    """ "1 essay", "3 essays"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _form_errors(request: HttpRequest, exc: InvalidInput) -> None:
     detail = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in exc.fields.items())
     messages.error(request, f"{exc.message}: {detail}" if detail else exc.message)
@@ -342,30 +347,33 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
             request.POST or None, request.FILES or None, user=request.user, initial={"assignment": request.GET.get("assignment")}
         )
         estimates: list[judge_selectors.CostEstimate] = []
-        essays: list[dict[str, str]] = []
-        if request.method == "POST" and form.is_valid():
-            essays = form.essays
-            if "_create" in request.POST:
-                try:
-                    batch = services.batch_create(owner=request_user(request), request=form.request_data())
-                except InvalidInput as exc:
-                    _form_errors(request, exc)
+        valid = request.method == "POST" and form.is_valid()
+        if valid and form.creating:
+            try:
+                batch = services.batch_create(owner=request_user(request), request=form.request_data())
+            except InvalidInput as exc:
+                _form_errors(request, exc)
+            else:
+                self.log_addition(request, batch, [{"added": {}}])
+                essays = _count(len(form.essays), "essay")
+                if form.cleaned_data["start_now"]:
+                    services.batch_start_schedule(batch_id=batch.pk)
+                    messages.success(request, f"Batch {batch.pk} created with {essays} and started.")
                 else:
-                    self.log_addition(request, batch, [{"added": {}}])
-                    if form.cleaned_data["start_now"]:
-                        services.batch_start_schedule(batch_id=batch.pk)
-                        messages.success(request, f"Batch {batch.pk} created with {len(essays)} essays and started.")
-                    else:
-                        messages.success(request, f"Batch {batch.pk} created with {len(essays)} essays; start it when ready.")
-                    return redirect("admin:assessments_batch_change", batch.pk)
+                    messages.success(request, f"Batch {batch.pk} created with {essays}; start it when ready.")
+                return redirect("admin:assessments_batch_change", batch.pk)
+        if valid:
             estimates = self._estimates(form)
+        # What was read is shown (and files kept for the next step) even when the form has errors.
+        essays = form.essays if form.is_bound else []
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": "New batch",
             "form": form,
             "essays": [{"id": e["id"], "words": len(e["text"].split())} for e in essays],
-            "essays_json": json.dumps(essays) if essays else "",
+            "notes": form.notes if form.is_bound else [],
+            "essays_json": json.dumps(form.file_essays) if form.is_bound and form.file_essays else "",
             "estimates": estimates,
             "chosen_judge": form.data.get("judge") if form.is_bound else form.fields["judge"].initial,
             "anchors": self._anchor_count(form),

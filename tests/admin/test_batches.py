@@ -33,14 +33,23 @@ def _create_post(assignment=None, **overrides):
     return data
 
 
-def test_the_form_offers_the_manifests_judges_with_prices_and_says_the_mock_is_not_an_llm(grader_client):
+@pytest.fixture
+def provider_keys(settings):
+    """Keys for the real providers (never called here: the form only lists them and estimates costs)."""
+    credentials = dict(settings.LLM_CREDENTIALS)
+    for name in ("anthropic", "openai"):
+        credentials[name] = {**credentials[name], "api_key": "test-key-not-used"}
+    settings.LLM_CREDENTIALS = credentials
+
+
+def test_the_form_offers_the_manifests_judges_with_prices_and_says_the_mock_is_not_an_llm(grader_client, provider_keys):
     content = grader_client.get("/admin/assessments/batch/add/").content.decode()
     assert "claude-sonnet-4-6" in content and "gpt-5-mini" in content
     assert "$3 in / $15 out per million tokens" in content
     assert "offline mock, NOT a language model" in content
 
 
-def test_reading_the_essays_shows_the_estimated_cost_of_this_batch_for_each_judge(grader, grader_client):
+def test_reading_the_essays_shows_the_estimated_cost_of_this_batch_for_each_judge(grader, grader_client, provider_keys):
     assignment = make_assignment(grader)
     response = grader_client.post(
         "/admin/assessments/batch/add/",
@@ -108,14 +117,18 @@ def test_a_batch_can_be_created_now_and_started_later(grader, grader_client):
     assert batch.state == "completed"
 
 
-def test_an_unconfigured_judge_is_refused_naming_the_variable(grader_client, settings):
+def test_a_judge_whose_provider_has_no_key_is_not_offered_and_the_form_says_why(grader_client, settings):
     settings.LLM_CREDENTIALS = {**settings.LLM_CREDENTIALS, "anthropic": {"api_key": "", "base_url": ""}}
+    page = grader_client.get("/admin/assessments/batch/add/").content.decode()
+    assert 'value="anthropic/' not in page
+    assert "Not offered: Anthropic&#x27;s models (Claude)" in page and "this server has no account with them" in page
+
     response = grader_client.post(
         "/admin/assessments/batch/add/",
         {**_create_post(judge="anthropic/claude-sonnet-4-6"), "essay_files": _files(3), "_create": "1"},
-        follow=True,
     )
-    assert "ANTHROPIC_API_KEY" in response.content.decode()
+    content = response.content.decode()
+    assert "Select a valid choice" in content and "ANTHROPIC_API_KEY" not in content
     assert not Batch.objects.exists()
 
 
@@ -123,10 +136,78 @@ def test_a_batch_without_essays_or_with_unreadable_files_is_refused(grader_clien
     response = grader_client.post("/admin/assessments/batch/add/", {**_create_post(), "_create": "1"})
     assert "Upload essay files or paste essays" in response.content.decode()
 
-    bad = SimpleUploadedFile("latin1.txt", "café".encode("latin-1"))
-    response = grader_client.post("/admin/assessments/batch/add/", {**_create_post(), "essay_files": [bad], "_create": "1"})
-    assert "latin1.txt: cannot be read as UTF-8 text" in response.content.decode()
+    bad = [SimpleUploadedFile("broken.pdf", b"not a pdf"), SimpleUploadedFile("notes.odt", b"x")]
+    response = grader_client.post("/admin/assessments/batch/add/", {**_create_post(), "essay_files": bad, "_create": "1"})
+    content = response.content.decode()
+    assert "broken.pdf: cannot be opened as a PDF" in content
+    assert "notes.odt: is not a .txt, .md, .docx, .pdf file" in content  # every kind of problem at once
+    assert "Error" not in content.replace("errorlist", "")
     assert not Batch.objects.exists()
+
+
+def test_pasted_essays_read_on_the_estimate_step_are_not_added_twice(grader_client):
+    pasted = "\n---\n".join(ESSAY_TEXTS[:3])
+    step1 = grader_client.post("/admin/assessments/batch/add/", {**_create_post(), "pasted_essays": pasted, "_estimate": "1"})
+    assert "3 essays read" in step1.content.decode()
+
+    response = grader_client.post(
+        "/admin/assessments/batch/add/",
+        {**_create_post(start_now=""), "pasted_essays": pasted, "essays_json": step1.context["essays_json"], "_create": "1"},
+        follow=True,
+    )
+    batch = Batch.objects.get()
+    assert sorted(batch.essays.values_list("external_id", flat=True)) == ["pasted_01", "pasted_02", "pasted_03"]
+    assert "created with 3 essays" in response.content.decode()
+
+
+def test_files_read_on_the_estimate_step_are_kept_with_new_files(grader_client):
+    step1 = grader_client.post("/admin/assessments/batch/add/", {**_create_post(), "essay_files": _files(2), "_estimate": "1"})
+    more = [SimpleUploadedFile("essay_09.txt", ESSAY_TEXTS[5].encode())]
+    grader_client.post(
+        "/admin/assessments/batch/add/",
+        {**_create_post(start_now=""), "essay_files": more, "essays_json": step1.context["essays_json"], "_create": "1"},
+    )
+    assert sorted(Batch.objects.get().essays.values_list("external_id", flat=True)) == ["essay_01", "essay_02", "essay_09"]
+
+
+def test_a_one_essay_batch_without_anchors_is_refused_at_the_form(grader, grader_client):
+    response = grader_client.post(
+        "/admin/assessments/batch/add/", {**_create_post(), "pasted_essays": ESSAY_TEXTS[0], "_create": "1"}
+    )
+    assert "A batch needs at least two texts to compare; it has 1 essay and no assignment with anchors" in (
+        response.content.decode()
+    )
+    assert not Batch.objects.exists()
+
+    assignment = make_assignment(grader)  # one essay with three anchors is a batch
+    grader_client.post(
+        "/admin/assessments/batch/add/",
+        {**_create_post(assignment, start_now=""), "pasted_essays": ESSAY_TEXTS[0], "_create": "1"},
+    )
+    assert Batch.objects.count() == 1
+
+
+def test_a_guessed_encoding_and_a_repeated_text_are_shown_and_must_be_confirmed(grader_client):
+    files = [
+        SimpleUploadedFile("windows.txt", "Ett café i Malmö, “citat”.".encode("cp1252")),
+        SimpleUploadedFile("essay_01.txt", ESSAY_TEXTS[0].encode()),
+        SimpleUploadedFile("essay_01_copy.txt", ESSAY_TEXTS[0].encode()),
+    ]
+    response = grader_client.post("/admin/assessments/batch/add/", {**_create_post(), "essay_files": files, "_create": "1"})
+
+    content = response.content.decode()
+    assert not Batch.objects.exists()  # nothing saved until the grader confirms
+    assert "windows: was not UTF-8: read as Windows (cp1252 / Latin-1) text" in content
+    assert "essay_01_copy: the same text as essay_01, so it is left out" in content
+    assert "Check the notes on the essays read" in content
+
+    grader_client.post(
+        "/admin/assessments/batch/add/",
+        {**_create_post(start_now=""), "essays_json": response.context["essays_json"], "confirm_notes": "on", "_create": "1"},
+    )
+    batch = Batch.objects.get()
+    assert sorted(batch.essays.values_list("external_id", flat=True)) == ["essay_01", "windows"]
+    assert batch.essays.get(external_id="windows").text == "Ett café i Malmö, “citat”."
 
 
 def test_the_results_page_shows_state_reliability_plot_and_a_sortable_table(grader, grader_client):
