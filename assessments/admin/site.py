@@ -329,6 +329,44 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         ]
         return own + super().get_urls()
 
+    # Deleting: only a batch that has not started or has ended, from its own page (no bulk action,
+    # which could take running batches with it).
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or services.batch_deletable(batch=obj))
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        batch = self._batch_or_none(request, object_id)
+        if batch is None:
+            return self._missing(request, object_id)
+        if not services.batch_deletable(batch=batch) and super().has_delete_permission(request, batch):
+            messages.warning(request, f"Batch {batch.pk} is running: cancel it first, then delete it.")
+            return redirect("admin:assessments_batch_change", batch.pk)
+        return super().delete_view(request, object_id, extra_context)
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[list[Any], dict[str, int], set[str], list[Any]]:
+        """The confirmation page's summary: each batch with how many essays and comparisons go with
+        it (not one line per row); a grader may delete them, as they are the batch's own rows."""
+        batches = list(objs)
+        essays = Essay.objects.filter(batch__in=batches).count()
+        comparisons = Comparison.objects.filter(batch__in=batches).count()
+        summary = [
+            f"Batch {b.pk}" + (f": {b.assignment.title}" if b.assignment is not None else "")
+            for b in batches
+        ]
+        to_delete: list[Any] = [*summary, [_count(essays, "essay"), _count(comparisons, "comparison")]]
+        return to_delete, {"batches": len(batches), "essays": essays, "comparisons": comparisons}, set(), []
+
+    def delete_model(self, request: HttpRequest, obj: Batch) -> None:
+        if not services.batch_delete(batch_id=obj.pk):
+            raise PermissionDenied  # it started between the confirmation page and this request
+
     def _batch_or_none(self, request: HttpRequest, object_id: Any) -> Batch | None:
         """The batch if the user may see it (owner filter); None otherwise."""
         if not self.has_view_permission(request):
@@ -425,6 +463,8 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
             "estimate": estimate,
             "can_start": can_act and batch.state == BatchState.CREATED,
             "can_cancel": can_act and not batch.is_terminal,
+            "can_delete": self.has_delete_permission(request, batch),
+            "delete_blocked": super().has_delete_permission(request, batch) and not services.batch_deletable(batch=batch),
             "can_rescore": can_act and batch.is_terminal and batch.comparisons_succeeded > 0,
             "can_continue": can_act
             and batch.state in (BatchState.COMPLETED, BatchState.FAILED)

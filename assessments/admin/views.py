@@ -60,6 +60,7 @@ def batch_summary(*, batch: Batch, results: ResultsSummary) -> dict[str, Any]:
         "percent": round(100 * done / progress["planned"]) if progress["planned"] else 0,
         "state_words": STATE_WORDS.get(batch.state, batch.state),
         "end_words": END_REASON_WORDS.get(batch.end_reason, ""),
+        "end_detail": _end_detail(batch),
         "budget": (meta.get("comparison_budget") or {}).get("max_pairs_requested"),
         "scoring": scoring,
         "grading": results.grading,
@@ -68,6 +69,13 @@ def batch_summary(*, batch: Batch, results: ResultsSummary) -> dict[str, Any]:
         "judges": results.judges,
         "continuations": meta.get("continuations") or [],
     }
+
+
+def _end_detail(batch: Batch) -> str:
+    """The stored end message when it adds to the end reason's words ("cancelled on request" does not)."""
+    words = END_REASON_WORDS.get(batch.end_reason, "")
+    message = batch.end_message.strip()
+    return "" if not message or message.casefold() in words.casefold() else message
 
 
 def _grade_regions(grading: Grading) -> list[str]:

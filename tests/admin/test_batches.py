@@ -287,3 +287,69 @@ def test_a_bad_continuation_is_reported_not_raised(grader, grader_client):
     assert "More comparisons" in response.content.decode()
     batch.refresh_from_db()
     assert not batch.processing_metadata.get("continuations")
+
+
+def _half_judged_batch(owner, n=6):
+    """A running batch in which the first four essays were compared and the last two never were."""
+    from assessments import services
+    from assessments.models import BatchState, Comparison, ComparisonStatus
+    from tests.conftest import essays
+
+    batch = services.batch_create(owner=owner, request={"essays": essays(n), "options": {"comparisons_per_essay": 4}})
+    Batch.objects.filter(pk=batch.pk).update(state=BatchState.RUNNING, comparisons_planned=8)
+    rows = list(batch.essays.order_by("id"))
+    pairs = [(0, 1, "a"), (1, 2, "a"), (2, 3, "b"), (3, 0, "b"), (0, 2, "a"), (1, 3, "b"), (2, 1, "b")]
+    for a, b, winner in pairs:
+        Comparison.objects.create(
+            batch=batch, round_no=1, essay_a=rows[a], essay_b=rows[b], status=ComparisonStatus.SUCCEEDED, winner=winner
+        )
+    Comparison.objects.create(batch=batch, round_no=1, essay_a=rows[4], essay_b=rows[5], status=ComparisonStatus.PENDING)
+    return batch, rows
+
+
+def test_a_cancelled_batch_shows_what_was_judged_and_essays_never_compared_are_not_ranked(grader, grader_client):
+    batch, rows = _half_judged_batch(grader)
+    grader_client.post(f"/admin/assessments/batch/{batch.pk}/cancel/")
+
+    page = grader_client.get(f"/admin/assessments/batch/{batch.pk}/change/")
+    content = page.content.decode()
+    ranked = {r.essay_id: r for r in page.context["rows"]}
+    assert all(ranked[e.external_id].theta is not None for e in rows[:4])  # scored without a rescore
+    assert all(ranked[e.external_id].rank is None for e in rows[4:])
+    assert "not ranked" in content and "nan" not in content.casefold()
+    assert "(cancelled on request)" not in content  # said once, in words
+    exported = grader_client.get(f"/admin/assessments/batch/{batch.pk}/export.csv").content.decode()
+    assert "nan" not in exported.casefold()
+
+
+def test_a_grader_deletes_a_finished_batch_with_its_essays_and_comparisons(grader, grader_client):
+    from assessments.models import Comparison, Essay
+
+    batch = finished_batch(grader)
+    page = grader_client.get(f"/admin/assessments/batch/{batch.pk}/change/").content.decode()
+    assert 'id="delete-batch"' in page
+    confirm = grader_client.get(f"/admin/assessments/batch/{batch.pk}/delete/")
+    assert confirm.status_code == 200
+
+    grader_client.post(f"/admin/assessments/batch/{batch.pk}/delete/", {"post": "yes"})
+    assert not Batch.objects.exists() and not Essay.objects.exists() and not Comparison.objects.exists()
+
+
+def test_a_running_batch_is_not_deleted_until_it_is_cancelled(grader, grader_client):
+    batch, _ = _half_judged_batch(grader)
+    page = grader_client.get(f"/admin/assessments/batch/{batch.pk}/change/").content.decode()
+    assert 'id="delete-batch"' not in page and "To delete this batch, cancel it first." in page
+
+    response = grader_client.post(f"/admin/assessments/batch/{batch.pk}/delete/", {"post": "yes"}, follow=True)
+    assert "is running: cancel it first, then delete it" in response.content.decode()
+    assert Batch.objects.filter(pk=batch.pk).exists()
+
+    grader_client.post(f"/admin/assessments/batch/{batch.pk}/cancel/")
+    grader_client.post(f"/admin/assessments/batch/{batch.pk}/delete/", {"post": "yes"})
+    assert not Batch.objects.filter(pk=batch.pk).exists()
+
+
+def test_a_grader_cannot_delete_another_graders_batch(grader, other_client):
+    batch = finished_batch(grader)
+    other_client.post(f"/admin/assessments/batch/{batch.pk}/delete/", {"post": "yes"})
+    assert Batch.objects.filter(pk=batch.pk).exists()
