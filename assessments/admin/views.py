@@ -61,6 +61,7 @@ def batch_summary(*, batch: Batch, results: ResultsSummary) -> dict[str, Any]:
         "state_words": STATE_WORDS.get(batch.state, batch.state),
         "end_words": END_REASON_WORDS.get(batch.end_reason, ""),
         "end_detail": _end_detail(batch),
+        "ssr_words": _ssr_words(scoring.get("ssr_sirt")),
         "budget": (meta.get("comparison_budget") or {}).get("max_pairs_requested"),
         "scoring": scoring,
         "grading": results.grading,
@@ -69,6 +70,16 @@ def batch_summary(*, batch: Batch, results: ResultsSummary) -> dict[str, Any]:
         "judges": results.judges,
         "continuations": meta.get("continuations") or [],
     }
+
+
+def _ssr_words(ssr: float | None) -> str:
+    """sirt's SSR as a figure between 0 and 1, or why there is none: with few comparisons the
+    formula can go below 0, which is no reliability at all, never a figure to show."""
+    if ssr is None:
+        return "-"
+    if ssr < 0:
+        return "not meaningful yet: too few comparisons for the differences between essays to show"
+    return f"{ssr:.2f}"
 
 
 def _end_detail(batch: Batch) -> str:

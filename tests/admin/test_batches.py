@@ -353,3 +353,13 @@ def test_a_grader_cannot_delete_another_graders_batch(grader, other_client):
     batch = finished_batch(grader)
     other_client.post(f"/admin/assessments/batch/{batch.pk}/delete/", {"post": "yes"})
     assert Batch.objects.filter(pk=batch.pk).exists()
+
+
+def test_a_negative_ssr_is_said_in_words_never_shown_as_a_figure(grader, grader_client):
+    batch = finished_batch(grader)
+    batch.processing_metadata["scoring"]["ssr_sirt"] = -5.25
+    batch.save(update_fields=["processing_metadata"])
+
+    content = grader_client.get(f"/admin/assessments/batch/{batch.pk}/change/").content.decode()
+    assert "-5.25" not in content and "−5.25" not in content
+    assert "not meaningful yet: too few comparisons" in content
