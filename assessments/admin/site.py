@@ -299,10 +299,11 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         # Superusers may filter by owner; the assignment filter lists only visible assignments.
         return ("state", "end_reason", "owner") if request.user.is_superuser else ("state", "end_reason")
 
-    @admin.display(description="comparisons done")
+    @admin.display(description="comparisons judged")
     def progress(self, batch: Batch) -> str:
         done = batch.comparisons_succeeded + batch.comparisons_failed
-        return f"{done} of {batch.comparisons_planned}" if batch.comparisons_planned else "-"
+        whole = max(views.batch_budget(batch) or 0, batch.comparisons_planned)
+        return f"{done} of at most {whole}" if whole else "-"
 
     @admin.display(description="judge")
     def judge(self, batch: Batch) -> str:

@@ -57,12 +57,13 @@ def batch_summary(*, batch: Batch, results: ResultsSummary) -> dict[str, Any]:
     return {
         "progress": progress,
         "done": done,
-        "percent": round(100 * done / progress["planned"]) if progress["planned"] else 0,
+        "percent": _percent(done, batch=batch, planned=progress["planned"]),
+        "progress_words": _progress_words(batch=batch, progress=progress),
         "state_words": STATE_WORDS.get(batch.state, batch.state),
         "end_words": END_REASON_WORDS.get(batch.end_reason, ""),
         "end_detail": _end_detail(batch),
         "ssr_words": _ssr_words(scoring.get("ssr_sirt")),
-        "budget": (meta.get("comparison_budget") or {}).get("max_pairs_requested"),
+        "budget": batch_budget(batch),
         "scoring": scoring,
         "grading": results.grading,
         "grade_regions": _grade_regions(results.grading),
@@ -116,6 +117,31 @@ def _grade_regions(grading: Grading) -> list[str]:
     return list(reversed(regions))  # best grade first, as in the table
 
 
+def batch_budget(batch: Batch) -> int | None:
+    """The most comparisons the batch may judge (its budget, continuations included)."""
+    budget = (batch.processing_metadata.get("comparison_budget") or {}).get("max_pairs_requested")
+    return int(budget) if budget else None
+
+
+def _percent(done: int, *, batch: Batch, planned: int) -> int:
+    """Comparisons judged against the whole batch's budget: it only grows (a round's plan would
+    jump back each time a round is added). Without a budget, against what is planned."""
+    whole = max(batch_budget(batch) or 0, planned)
+    return min(100, round(100 * done / whole)) if whole else 0
+
+
+def _progress_words(*, batch: Batch, progress: dict[str, Any]) -> str:
+    """ "112 of at most 168 comparisons judged, 2 failed · round 3" (one sentence for page and refresh)."""
+    done = progress["succeeded"] + progress["failed"]
+    whole = max(batch_budget(batch) or 0, progress["planned"])
+    words = f"{done} of at most {whole} comparisons judged" if whole else f"{done} comparisons judged"
+    if progress["failed"]:
+        words += f", {progress['failed']} failed"
+    if progress["rounds"]:
+        words += f" · round {progress['rounds']}"
+    return words
+
+
 def batch_progress_json(*, batch: Batch) -> dict[str, Any]:
     """What the refreshing progress bar reads."""
     progress = selectors.batch_progress(batch=batch)
@@ -129,9 +155,11 @@ def batch_progress_json(*, batch: Batch) -> dict[str, Any]:
         "round": progress["rounds"],
         "done": done,
         "planned": progress["planned"],
+        "budget": batch_budget(batch),
         "succeeded": progress["succeeded"],
         "failed": progress["failed"],
         "waiting": progress["waiting"],
-        "percent": round(100 * done / progress["planned"]) if progress["planned"] else 0,
+        "percent": _percent(done, batch=batch, planned=progress["planned"]),
+        "words": _progress_words(batch=batch, progress=progress),
         "cost_usd": f"{progress['cost_usd']:.4f}",
     }

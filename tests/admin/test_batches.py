@@ -240,6 +240,17 @@ def test_progress_is_read_as_json(grader, grader_client):
     assert progress["done"] == progress["planned"] == batch.comparisons_planned
     assert progress["round"] == batch.current_round
     assert progress["end_words"] == "The comparison budget was spent."
+    assert progress["budget"] == batch.processing_metadata["comparison_budget"]["max_pairs_requested"]
+    assert progress["words"].startswith(f"{progress['done']} of at most {progress['budget']} comparisons judged")
+
+
+def test_the_bar_counts_against_the_budget_so_it_never_goes_back(grader, grader_client):
+    """Round 1 planned alone is not the whole: the bar is judged ÷ budget, whatever the rounds plan."""
+    batch, _ = _half_judged_batch(grader)  # 7 judged, 8 planned so far, budget 12 (6 essays × 4 ÷ 2)
+    progress = grader_client.get(f"/admin/assessments/batch/{batch.pk}/progress/").json()
+    assert progress["budget"] == 12
+    assert progress["percent"] == round(100 * 7 / 12)
+    assert progress["words"] == "7 of at most 12 comparisons judged"
 
 
 def test_the_exports_have_one_row_per_essay_and_say_when_the_mock_judged(grader, grader_client):
