@@ -51,6 +51,13 @@ from cjproject.errors import InvalidInput
 from llmgateway.selectors import usage_summary
 
 
+# The index is a start page for graders: their work and what to do next, above the model list.
+admin.site.index_template = "admin/assessments/index.html"
+admin.site.site_header = "Comparative judgement"
+admin.site.site_title = "Comparative judgement"
+admin.site.index_title = "Start"
+
+
 class OwnedQuerysetMixin:
     """Non-superusers see only rows they own (through `owner_lookup`)."""
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Count
+
 from assessments import selectors
-from assessments.models import Batch, BatchState, EndReason
+from assessments.models import TERMINAL_STATES, Assignment, Batch, BatchState, EndReason
 from assessments.results.schema import Grading, ResultsSummary
 
 MOCK_NOTE = (
@@ -162,4 +164,40 @@ def batch_progress_json(*, batch: Batch) -> dict[str, Any]:
         "percent": _percent(done, batch=batch, planned=progress["planned"]),
         "words": _progress_words(batch=batch, progress=progress),
         "cost_usd": f"{progress['cost_usd']:.4f}",
+    }
+
+
+START_PAGE_LIMIT = 8
+
+
+def grader_start(*, user: Any) -> dict[str, Any]:
+    """The start page: the grader's assignments, their batches not yet finished (with progress)
+    and the latest finished ones, and what to do next. Superusers see everyone's."""
+    assignments = Assignment.objects.all() if user.is_superuser else Assignment.objects.filter(owner=user)
+    batches = Batch.objects.all() if user.is_superuser else Batch.objects.filter(owner=user)
+    assignment_rows = list(
+        assignments.annotate(n_anchors=Count("anchors", distinct=True), n_batches=Count("batches", distinct=True))
+        .order_by("-created_at")[:START_PAGE_LIMIT]
+    )
+    open_batches = batches.exclude(state__in=TERMINAL_STATES).select_related("assignment").order_by("-created_at")
+    running = [_start_row(batch) for batch in open_batches[:START_PAGE_LIMIT]]
+    finished = list(batches.filter(state__in=TERMINAL_STATES).select_related("assignment").order_by("-finished_at")[:5])
+    without_anchors = next((a for a in assignment_rows if not a.n_anchors), None)  # type: ignore[attr-defined]
+    return {
+        "assignments": assignment_rows,
+        "running": running,
+        "finished": finished,
+        "needs_assignment": not assignment_rows,
+        "without_anchors": without_anchors,
+    }
+
+
+def _start_row(batch: Batch) -> dict[str, Any]:
+    done = batch.comparisons_succeeded + batch.comparisons_failed
+    whole = max(batch_budget(batch) or 0, batch.comparisons_planned)
+    return {
+        "batch": batch,
+        "percent": _percent(done, batch=batch, planned=batch.comparisons_planned),
+        "words": f"{done} of at most {whole} comparisons judged" if whole else "not started",
+        "state_words": STATE_WORDS.get(batch.state, batch.state),
     }
