@@ -19,7 +19,7 @@ from django import forms
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
-from assessments.engine.scales import CUSTOM_SCALE, UnknownGradeError, get_scale
+from assessments.engine.scales import BUILTIN_SCALES, CUSTOM_SCALE, UnknownGradeError, get_scale
 from assessments.files import (
     DOCUMENT_SUFFIXES,
     grade_from_file_name,
@@ -27,7 +27,7 @@ from assessments.files import (
     read_text_file_noted,
     unknown_grade_in_file_name,
 )
-from assessments.models import AnchorEssay, Assignment
+from assessments.models import AnchorEssay, Assignment, ContextOrigin
 from assessments.schemas import ANCHOR_ID_PREFIX, ESSAY_TEXT_MAX_CHARS
 from assessments.selectors.judges import default_judge, judge_choices
 from llmgateway.manifest import manifest
@@ -131,10 +131,25 @@ class AssignmentForm(forms.ModelForm):
     class Meta:
         model = Assignment
         fields = ("title", "student_prompt", "instructions", "grade_scale", "context_origin")
-        labels = {"student_prompt": "Student prompt", "instructions": "Rubric and instructions for the judge"}
+        labels = {
+            "student_prompt": "Student prompt",
+            "instructions": "Rubric and instructions for the judge",
+            "context_origin": "May a batch change the prompt and rubric?",
+        }
+        help_texts = {
+            "grade_scale": "The grades, lowest first. It cannot be changed once the assignment has anchors or batches.",
+            "context_origin": (
+                "Batches made here always use this prompt and rubric as written; “No” also refuses other wordings "
+                "from research runs through the API."
+            ),
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if "grade_scale" in self.fields:
+            self.fields["grade_scale"].choices = scale_choices()  # type: ignore[attr-defined]  # a ChoiceField
+        if "context_origin" in self.fields:
+            self.fields["context_origin"].choices = CONTEXT_ORIGIN_WORDS  # type: ignore[attr-defined]
         if self.instance.pk and self.instance.custom_grades:
             self.fields["custom_grades_text"].initial = ", ".join(self.instance.custom_grades)
 
@@ -152,8 +167,40 @@ class AssignmentForm(forms.ModelForm):
         return data
 
 
+SCALE_WORDS = {
+    "swedish_a_f": "Swedish A–F",
+    "swedish_8_anchor": "Swedish A–F with D+ and C+",
+    "eng5_np_legacy_9_step": "English 5 national test, 9 steps (older)",
+    "eng5_np_national_9_step": "English 5 national test, 1–9",
+}
+CONTEXT_ORIGIN_WORDS = [
+    (ContextOrigin.RESEARCH.value, "Yes: a research run (through the API) may try another prompt or rubric"),
+    (ContextOrigin.CANONICAL.value, "No: every batch uses this prompt and rubric as written"),
+]
+
+
+def scale_choices() -> list[tuple[str, str]]:
+    """The grade-scale menu: each scale's name in words and its grades, lowest first."""
+    choices = [(name, f"{SCALE_WORDS.get(name, name)}: {', '.join(scale.grades)}") for name, scale in BUILTIN_SCALES.items()]
+    return [*choices, (CUSTOM_SCALE, "Your own grades (type them below, lowest first)")]
+
+
 class AnchorInlineFormSet(forms.BaseInlineFormSet):
-    """Checks each new anchor's grade against the assignment's scale (the one being saved)."""
+    """Checks each new anchor's grade against the assignment's scale (the one being saved); once
+    the assignment is saved, the grade is picked from its scale."""
+
+    def add_fields(self, form: forms.Form, index: int | None) -> None:
+        super().add_fields(form, index)
+        if self.instance.pk is None:
+            form.fields["grade"].help_text = "A grade of the scale chosen above."
+            return
+        try:
+            grades = self.instance.scale.grades
+        except UnknownGradeError:
+            return
+        form.fields["grade"] = forms.ChoiceField(
+            choices=[("", "---------"), *((g, g) for g in reversed(grades))], required=False, label="Grade"
+        )
 
     def clean(self) -> None:
         super().clean()

@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from assessments import plots, selectors, services
@@ -95,9 +96,9 @@ def _missing(model_admin: admin.ModelAdmin, request: HttpRequest, object_id: str
     return model_admin._get_obj_does_not_exist_redirect(request, model_admin.opts, object_id)  # type: ignore[attr-defined]
 
 
-def _count(n: int, noun: str) -> str:
-    """ "1 essay", "3 essays"."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+def _count(n: int, noun: str, plural: str = "") -> str:
+    """ "1 essay", "3 essays", "2 batches"."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def _form_errors(request: HttpRequest, exc: InvalidInput) -> None:
@@ -137,7 +138,7 @@ class AnchorAddInline(admin.StackedInline):
     form = AnchorForm
     formset = AnchorInlineFormSet
     verbose_name = "new anchor"
-    verbose_name_plural = "add anchors (or upload files with the button at the top)"
+    verbose_name_plural = "add anchors by typing them (once the assignment is saved, “Upload anchor files” at the top takes files)"
     extra = 1
     can_delete = False
 
@@ -157,21 +158,55 @@ class AssignmentAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         return super().get_queryset(request).annotate(n_batches=Count("batches", distinct=True))
 
     def get_fields(self, request: HttpRequest, obj: Assignment | None = None) -> tuple[str, ...]:
+        content: tuple[str, ...] = ("student_prompt", "instructions")
+        if obj is not None and obj.batches.exists():
+            content = ("prompt_as_written", "rubric_as_written")
         if obj is not None and self._scale_locked(obj):
-            return ("title", "student_prompt", "instructions", "grade_scale", "custom_grades", "context_origin")
-        return ("title", "student_prompt", "instructions", "grade_scale", "custom_grades_text", "context_origin")
+            return ("title", *content, "scale_in_words", "context_origin")
+        return ("title", *content, "grade_scale", "custom_grades_text", "context_origin")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Assignment | None = None) -> list[str]:
         if obj is None:
             return []
         locked: list[str] = []
         if self._scale_locked(obj):
-            locked += ["grade_scale", "custom_grades"]
+            locked += ["scale_in_words"]
         if obj.batches.exists():
             # Later rounds of its batches read the prompt and rubric: changing them would change
             # what the judge is asked mid-batch. A new assignment keeps results reproducible.
-            locked += ["student_prompt", "instructions", "context_origin"]
+            locked += ["prompt_as_written", "rubric_as_written", "context_origin"]
         return locked
+
+    @staticmethod
+    def _as_written(text: str) -> str:
+        return format_html('<div class="cj-text" style="white-space:pre-wrap;max-width:60em">{}</div>', text or "(none)")
+
+    @admin.display(description="Student prompt")
+    def prompt_as_written(self, obj: Assignment) -> str:
+        return self._as_written(obj.student_prompt)
+
+    @admin.display(description="Rubric and instructions for the judge")
+    def rubric_as_written(self, obj: Assignment) -> str:
+        return self._as_written(obj.instructions)
+
+    @admin.display(description="Grade scale")
+    def scale_in_words(self, obj: Assignment) -> str:
+        return ", ".join(obj.scale.grades) + " (lowest first)"
+
+    @staticmethod
+    def _locked_words(obj: Assignment) -> list[str]:
+        """Why parts of the assignment cannot be changed, in words."""
+        words = []
+        batches = obj.batches.count()
+        if batches:
+            words.append(
+                f"The student prompt and rubric are locked: {_count(batches, 'batch', 'batches')} "
+                "used them, and changing them would change what the judge was asked. "
+                "To use other wording, create a new assignment."
+            )
+        elif obj.anchors.exists():
+            words.append("The grade scale is locked: the anchors are graded on it. Delete the anchors to change it.")
+        return words
 
     @staticmethod
     def _scale_locked(obj: Assignment) -> bool:
@@ -252,6 +287,7 @@ class AssignmentAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         extra = dict(extra_context or {})
         if obj is not None:
             extra["anchor_coverage"] = selectors.assignment_anchor_coverage(assignment=obj)
+            extra["locked_words"] = self._locked_words(obj)
         return super().change_view(request, object_id, form_url, extra)
 
     def upload_anchors_view(self, request: HttpRequest, object_id: int) -> HttpResponse:

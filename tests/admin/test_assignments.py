@@ -183,3 +183,31 @@ def test_an_assignment_with_batches_keeps_its_prompt_rubric_and_scale(grader, gr
     form_fields = response.context["adminform"].form.fields
     assert "title" in form_fields
     assert not {"student_prompt", "instructions", "grade_scale"} & set(form_fields)
+    content = response.content.decode()
+    assert "The student prompt and rubric are locked: 1 batch used them" in content
+    assert "create a new assignment" in content
+    assert 'style="white-space:pre-wrap;max-width:60em">Write about a role model.</div>' in content
+    assert "F, E, D, C, B, A (lowest first)" in content
+
+
+def test_the_scale_menu_lists_each_scales_grades_and_the_words_are_a_teachers(grader_client):
+    content = grader_client.get("/admin/assessments/assignment/add/").content.decode()
+    assert '<option value="swedish_a_f" selected>Swedish A–F: F, E, D, C, B, A</option>' in content
+    assert "F+, E-, E+, D-, D+, C-, C+, B, A" in content
+    assert "Context origin" not in content and "May a batch change the prompt and rubric?" in content
+    assert "button at the top" not in content
+
+
+def test_a_custom_scale_error_lists_the_grades_in_words(grader_client):
+    response = grader_client.post(
+        "/admin/assessments/assignment/add/", _assignment_post(grade_scale="custom", custom_grades_text="1, 2, 2")
+    )
+    content = response.content.decode()
+    assert "names 2 more than once; given: 1, 2, 2" in content and "[&#x27;" not in content
+
+
+def test_once_saved_an_anchor_grade_is_picked_from_the_scale(grader, grader_client):
+    assignment = make_assignment(grader, anchors=False)
+    content = grader_client.get(f"/admin/assessments/assignment/{assignment.pk}/change/").content.decode()
+    assert '<select name="anchors-2-0-grade"' in content
+    assert '<option value="A">A</option>' in content
