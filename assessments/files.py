@@ -42,7 +42,7 @@ def _read_docx(path: Path) -> str:
 
     try:
         document = docx.Document(str(path))
-    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, OSError):
         raise _unreadable(path, "cannot be opened as a Word .docx document (damaged, or another format renamed .docx?)") from None
     # Paragraphs, then table cells (some templates put the essay in a table); never the
     # document's properties (author, title), which may name the student.
@@ -61,7 +61,7 @@ def _read_pdf(path: Path) -> str:
         reader = PdfReader(str(path))
         encrypted = reader.is_encrypted
         pages = [] if encrypted else [page.extract_text() or "" for page in reader.pages]
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError):
         raise _unreadable(path, "cannot be opened as a PDF (damaged, or another format renamed .pdf?)") from None
     if encrypted:
         raise _unreadable(path, "is an encrypted PDF")

@@ -30,9 +30,9 @@ from assessments.files import (
 from assessments.models import AnchorEssay, Assignment, ContextOrigin
 from assessments.schemas import ANCHOR_ID_PREFIX, ESSAY_TEXT_MAX_CHARS
 from assessments.selectors.judges import default_judge, judge_choices
+from cjproject.errors import InvalidInput
 from llmgateway.manifest import manifest
 from llmgateway.providers import provider_configured
-from cjproject.errors import InvalidInput
 
 MAX_UPLOAD_FILES = 500
 PROVIDER_WORDS = {
@@ -189,7 +189,7 @@ class AnchorInlineFormSet(forms.BaseInlineFormSet):
     """Checks each new anchor's grade against the assignment's scale (the one being saved); once
     the assignment is saved, the grade is picked from its scale."""
 
-    def add_fields(self, form: forms.Form, index: int | None) -> None:
+    def add_fields(self, form: forms.ModelForm, index: int | None) -> None:
         super().add_fields(form, index)
         if self.instance.pk is None:
             form.fields["grade"].help_text = "A grade of the scale chosen above."

@@ -51,7 +51,6 @@ from cjproject.api import request_user
 from cjproject.errors import InvalidInput
 from llmgateway.selectors import usage_summary
 
-
 # The index is a start page for graders: their work and what to do next, above the model list.
 admin.site.index_template = "admin/assessments/index.html"
 admin.site.site_header = "Comparative judgement"
@@ -138,7 +137,7 @@ class AnchorAddInline(admin.StackedInline):
     form = AnchorForm
     formset = AnchorInlineFormSet
     verbose_name = "new anchor"
-    verbose_name_plural = "add anchors by typing them (once the assignment is saved, “Upload anchor files” at the top takes files)"
+    verbose_name_plural = "add anchors by typing them (once the assignment is saved, “Upload anchor files” takes files)"
     extra = 1
     can_delete = False
 
@@ -400,10 +399,7 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         batches = list(objs)
         essays = Essay.objects.filter(batch__in=batches).count()
         comparisons = Comparison.objects.filter(batch__in=batches).count()
-        summary = [
-            f"Batch {b.pk}" + (f": {b.assignment.title}" if b.assignment is not None else "")
-            for b in batches
-        ]
+        summary = [f"Batch {b.pk}" + (f": {b.assignment.title}" if b.assignment is not None else "") for b in batches]
         to_delete: list[Any] = [*summary, [_count(essays, "essay"), _count(comparisons, "comparison")]]
         return to_delete, {"batches": len(batches), "essays": essays, "comparisons": comparisons}, set(), []
 
@@ -437,12 +433,12 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
                 _form_errors(request, exc)
             else:
                 self.log_addition(request, batch, [{"added": {}}])
-                essays = _count(len(form.essays), "essay")
+                counted = _count(len(form.essays), "essay")
                 if form.cleaned_data["start_now"]:
                     services.batch_start_schedule(batch_id=batch.pk)
-                    messages.success(request, f"Batch {batch.pk} created with {essays} and started.")
+                    messages.success(request, f"Batch {batch.pk} created with {counted} and started.")
                 else:
-                    messages.success(request, f"Batch {batch.pk} created with {essays}; start it when ready.")
+                    messages.success(request, f"Batch {batch.pk} created with {counted}; start it when ready.")
                 return redirect("admin:assessments_batch_change", batch.pk)
         if valid:
             estimates = self._estimates(form)
@@ -675,10 +671,32 @@ class ReadOnlyMixin:
 @admin.register(Essay)
 class EssayAdmin(OwnedQuerysetMixin, ReadOnlyMixin, admin.ModelAdmin):
     owner_lookup = "batch__owner"
-    list_display = ("external_id", "batch", "role", "rank", "theta", "se", "grade", "grade_probability", "grade_confidence")
+    list_display = (
+        "external_id",
+        "batch",
+        "role",
+        "rank",
+        "theta_2",
+        "se_2",
+        "grade",
+        "grade_probability_pc",
+        "grade_confidence",
+    )
     list_filter = ("role", OwnBatchFilter)
     search_fields = ("external_id",)
     list_select_related = ("batch",)
+
+    @admin.display(description="θ", ordering="theta")
+    def theta_2(self, essay: Essay) -> str:
+        return "-" if essay.theta is None else f"{essay.theta:.2f}"
+
+    @admin.display(description="SE", ordering="se")
+    def se_2(self, essay: Essay) -> str:
+        return "-" if essay.se is None else f"{essay.se:.2f}"
+
+    @admin.display(description="P(grade)", ordering="grade_probability")
+    def grade_probability_pc(self, essay: Essay) -> str:
+        return "-" if essay.grade_probability is None else f"{round(100 * essay.grade_probability)}%"
 
     @admin.display(description="grade")
     def grade(self, essay: Essay) -> str:

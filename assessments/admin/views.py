@@ -65,6 +65,7 @@ def batch_summary(*, batch: Batch, results: ResultsSummary) -> dict[str, Any]:
         "end_words": END_REASON_WORDS.get(batch.end_reason, ""),
         "end_detail": _end_detail(batch),
         "ssr_words": _ssr_words(scoring.get("ssr_sirt")),
+        "position_bias_words": _position_bias_words(scoring),
         "budget": batch_budget(batch),
         "scoring": scoring,
         "grading": results.grading,
@@ -73,6 +74,21 @@ def batch_summary(*, batch: Batch, results: ResultsSummary) -> dict[str, Any]:
         "judges": results.judges,
         "continuations": meta.get("continuations") or [],
     }
+
+
+def _position_bias_words(scoring: dict[str, Any]) -> str:
+    """The fitted order effect and the raw share of first-shown wins, in one sentence that says
+    which position is favoured (a negative effect favours the essay shown second)."""
+    effect, se, share = scoring.get("order_effect"), scoring.get("order_effect_se"), scoring.get("p_first_wins")
+    if effect is None:
+        words = "not estimated (too few comparisons)"
+    else:
+        favoured = "first" if effect >= 0 else "second"
+        spread = f" ± {se:.2f}" if se is not None else ""
+        words = f"{abs(effect):.2f}{spread} logits in favour of the essay shown {favoured} (taken out of θ)"
+    if share is not None:
+        words += f"; the essay shown first won {round(100 * share)}% of its comparisons"
+    return words
 
 
 def _ssr_words(ssr: float | None) -> str:
@@ -176,13 +192,14 @@ def grader_start(*, user: Any) -> dict[str, Any]:
     assignments = Assignment.objects.all() if user.is_superuser else Assignment.objects.filter(owner=user)
     batches = Batch.objects.all() if user.is_superuser else Batch.objects.filter(owner=user)
     assignment_rows = list(
-        assignments.annotate(n_anchors=Count("anchors", distinct=True), n_batches=Count("batches", distinct=True))
-        .order_by("-created_at")[:START_PAGE_LIMIT]
+        assignments.annotate(n_anchors=Count("anchors", distinct=True), n_batches=Count("batches", distinct=True)).order_by(
+            "-created_at"
+        )[:START_PAGE_LIMIT]
     )
     open_batches = batches.exclude(state__in=TERMINAL_STATES).select_related("assignment").order_by("-created_at")
     running = [_start_row(batch) for batch in open_batches[:START_PAGE_LIMIT]]
     finished = list(batches.filter(state__in=TERMINAL_STATES).select_related("assignment").order_by("-finished_at")[:5])
-    without_anchors = next((a for a in assignment_rows if not a.n_anchors), None)  # type: ignore[attr-defined]
+    without_anchors = next((a for a in assignment_rows if not a.n_anchors), None)
     return {
         "assignments": assignment_rows,
         "running": running,

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -374,3 +375,33 @@ def test_a_negative_ssr_is_said_in_words_never_shown_as_a_figure(grader, grader_
     content = grader_client.get(f"/admin/assessments/batch/{batch.pk}/change/").content.decode()
     assert "-5.25" not in content and "−5.25" not in content
     assert "not meaningful yet: too few comparisons" in content
+
+
+def test_the_position_bias_sentence_says_which_position_is_favoured():
+    from assessments.admin.views import _position_bias_words
+
+    words = _position_bias_words({"order_effect": -0.49, "order_effect_se": 0.2, "p_first_wins": 0.45})
+    assert words == (
+        "0.49 ± 0.20 logits in favour of the essay shown second (taken out of θ); "
+        "the essay shown first won 45% of its comparisons"
+    )
+    assert _position_bias_words({"order_effect": None, "p_first_wins": None}) == "not estimated (too few comparisons)"
+
+
+def test_figures_are_rounded_to_what_they_can_bear(grader, grader_client):
+    batch = finished_batch(grader, make_assignment(grader), n=6)
+    page = grader_client.get(f"/admin/assessments/batch/{batch.pk}/change/").content.decode()
+    assert "text-transform:none" in page  # the θ header is not upper-cased to Θ
+    assert re.search(r'<td class="num" data-value="0\.\d+">\d{1,3}%</td>', page)  # P(grade) as a percentage
+    listing = grader_client.get(f"/admin/assessments/essay/?batch={batch.pk}").content.decode()
+    start = listing.index('id="result_list"')
+    table = listing[start : listing.index("</table>", start)]
+    assert re.search(r"\d\.\d\d<", table) and not re.search(r"\d\.\d{3,}", table)  # θ and SE with 2 decimals
+
+    exported = grader_client.get(f"/admin/assessments/batch/{batch.pk}/export.csv").content.decode()
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    assert "expected_grade" not in rows[0]
+    for row in rows:
+        for name in ("theta", "se", "infit", "grade_probability"):
+            assert row[name] == "" or len(row[name].partition(".")[2]) <= 3
+        assert "." not in row["wins"] or not row["wins"].endswith(".0")

@@ -172,7 +172,7 @@ def test_plan_reads_docx_and_pdf_inputs(tmp_path, sample):
     [
         (lambda s: [p.unlink() for p in (s / "essays").iterdir()], "empty folder"),
         (lambda s: (s / "anchors" / "anchor_grades.csv").write_text("file,grade\nB.txt,Q\n"), "unknown grade 'Q'"),
-        (lambda s: (s / "essays" / "essay_99.docx").write_bytes(b"garbage"), "essay_99.docx: cannot be read"),
+        (lambda s: (s / "essays" / "essay_99.docx").write_bytes(b"garbage"), "essay_99.docx: cannot be opened as a Word"),
         (lambda s: (s / "essays" / "essay_01.md").write_text("Another copy of essay one."), "duplicate ids"),
     ],
     ids=["empty-folder", "unknown-grade", "unreadable-file", "duplicate-ids"],
