@@ -148,7 +148,7 @@ class AnchorAddInline(admin.StackedInline):
 @admin.register(Assignment)
 class AssignmentAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
     form = AssignmentForm
-    list_display = ("title", "grade_scale", "anchor_coverage", "batch_count", "owner", "created_at")
+    list_display = ("title", "grades", "anchor_coverage", "batch_count", "owner", "created_at")
     search_fields = ("title",)
     inlines = [AnchorListInline, AnchorAddInline]
     change_form_template = "admin/assessments/assignment/change_form.html"
@@ -210,6 +210,10 @@ class AssignmentAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
     @staticmethod
     def _scale_locked(obj: Assignment) -> bool:
         return obj.anchors.exists() or obj.batches.exists()
+
+    @admin.display(description="grade scale", ordering="grade_scale")
+    def grades(self, obj: Assignment) -> str:
+        return ", ".join(obj.scale.grades)
 
     @admin.display(description="grades with anchors")
     def anchor_coverage(self, obj: Assignment) -> str:

@@ -242,3 +242,41 @@ def test_execute_can_reuse_an_assignment_with_its_anchors(tmp_path, owner):
     assert {a.grade_source for a in artefact.inputs.anchors} == {"assignment"}
     assert {e.id for e in artefact.results.bt_summary.essays if e.role == "anchor"} == {a.id for a in artefact.inputs.anchors}
     assert artefact.results.anchor_alignment.n_anchors == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_collect_writes_the_results_of_a_run_that_did_not_wait(tmp_path):
+    out = tmp_path / "run"
+    _eng5("execute", "--out", out, "--comparisons-per-essay", 2)
+    finished = _artefact(out)
+    # What `--no-wait` leaves: the artefact without results, the batch still running.
+    unfinished = finished.model_copy(update={"results": None, "run": finished.run.model_copy(update={"state": "running"})})
+    for path in out.iterdir():
+        path.unlink()
+    (out / "artefact.json").write_text(unfinished.model_dump_json(indent=2), encoding="utf-8")
+    batch = Batch.objects.get(pk=finished.run.batch_id)
+    Batch.objects.filter(pk=batch.pk).update(state="running", end_reason="", finished_at=None)
+    with pytest.raises(CommandError, match=f"batch {batch.pk} is still running"):
+        _eng5("collect", "--out", out)
+
+    Batch.objects.filter(pk=batch.pk).update(state=batch.state, end_reason=batch.end_reason, finished_at=batch.finished_at)
+    _eng5("collect", "--out", out)
+    collected = _artefact(out)
+    assert collected.run.state == "completed" and collected.run.run_id == finished.run.run_id
+    assert collected.results is not None
+    assert collected.results.bt_summary == finished.results.bt_summary  # the same essays under the same run ids
+    assert (out / "report.md").exists() and any(p.suffix == ".png" for p in out.iterdir())
+    _assert_checksums_match(out, collected)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_out_folder_with_another_runs_files_is_refused_unless_overwrite(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "old_results.csv").write_text("x", encoding="utf-8")
+    with pytest.raises(CommandError, match=r"already holds files of another run \(old_results.csv\)"):
+        _eng5("dry-run", "--out", out)
+
+    printed = _eng5("dry-run", "--out", out, "--overwrite")
+    assert "Deleted 1 file(s) of a previous run" in printed
+    assert not (out / "old_results.csv").exists() and (out / "artefact.json").exists()
