@@ -92,18 +92,25 @@ def _runner_user() -> Any:
 def batch_wait(
     *, batch: Batch, on_progress: Callable[[dict[str, Any]], None], timeout: float, poll_seconds: float = 1.0
 ) -> Batch:
-    """Poll the batch until it finishes, reporting progress; TimeoutError after `timeout` s."""
+    """Poll the batch until it finishes, reporting progress (`batch_progress` with the batch's
+    `budget`); TimeoutError after `timeout` s."""
     from assessments import selectors
+
+    def progress() -> dict[str, Any]:
+        # The budget is the whole: the comparisons planned grow round by round, so a bar against
+        # them would jump back each time a round is added.
+        budget = (batch.processing_metadata.get("comparison_budget") or {}).get("max_pairs_requested")
+        return {**selectors.batch_progress(batch=batch), "budget": int(budget) if budget else None}
 
     deadline = time.monotonic() + timeout
     batch.refresh_from_db()
     while not batch.is_terminal:
-        on_progress(selectors.batch_progress(batch=batch))
+        on_progress(progress())
         if time.monotonic() > deadline:
             raise TimeoutError(f"batch {batch.pk} still {batch.state} after {timeout:.0f} s; is a worker running?")
         time.sleep(poll_seconds)
         batch.refresh_from_db()
-    on_progress(selectors.batch_progress(batch=batch))
+    on_progress(progress())
     return batch
 
 

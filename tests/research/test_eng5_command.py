@@ -280,3 +280,22 @@ def test_an_out_folder_with_another_runs_files_is_refused_unless_overwrite(tmp_p
     printed = _eng5("dry-run", "--out", out, "--overwrite")
     assert "Deleted 1 file(s) of a previous run" in printed
     assert not (out / "old_results.csv").exists() and (out / "artefact.json").exists()
+
+
+def test_the_progress_line_counts_against_the_budget_with_round_and_eta():
+    from assessments.management.commands.eng5 import Command
+
+    command = Command(stdout=StringIO())
+    line = {"rounds": 1, "planned": 108, "succeeded": 40, "failed": 6, "cost_usd": 0.0, "budget": 168}
+    command._progress(line)
+    command._progress({**line, "rounds": 2, "planned": 168, "succeeded": 103})  # a new round planned: no jump back
+    printed = command.stdout._out.getvalue().split("\r")[1:]
+    assert printed[0].startswith("[") and "46/168 comparisons (budget) | round 1 | 6 failed" in printed[0]
+    assert "109/168 comparisons (budget) | round 2" in printed[1] and "left at most" in printed[1]
+
+
+def test_the_report_explains_a_negative_ssr():
+    from assessments.research.writers import _ssr
+
+    assert _ssr(-5.25).startswith("-5.250: below 0, which means too few comparisons")
+    assert _ssr(0.812) == "0.812"

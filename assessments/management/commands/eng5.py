@@ -17,6 +17,7 @@ under opaque ids (hashes of their texts); file names appear only on this console
 
 from __future__ import annotations
 
+import time
 import uuid
 from argparse import ArgumentTypeError
 from pathlib import Path
@@ -37,6 +38,15 @@ from llmgateway.vocabulary import BATCHING_MODES, MOCK_PROVIDER, PROVIDERS
 
 MODES = ("plan", "dry-run", "execute", "anchor-align", "collect")
 BAR_WIDTH = 30
+
+
+def _duration(seconds: float) -> str:
+    """ "45 s", "12 min", "3.5 h"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _positive(value: str) -> int:
@@ -260,13 +270,18 @@ class Command(BaseCommand):
         return batch, True
 
     def _progress(self, progress: dict[str, Any]) -> None:
-        planned = max(progress["planned"], 1)
+        """One line, rewritten: judged of the budget (it only grows), round, failures, cost, ETA."""
         done = progress["succeeded"] + progress["failed"]
-        filled = int(BAR_WIDTH * done / planned)
+        whole = max(progress.get("budget") or 0, progress["planned"], 1)
+        now = time.monotonic()
+        started = self._progress_started = getattr(self, "_progress_started", None) or (now, done)
+        rate = (done - started[1]) / (now - started[0]) if now > started[0] else 0.0
+        eta = f"~{_duration((whole - done) / rate)} left at most" if rate > 0 and done < whole else "ETA: -"
+        filled = int(BAR_WIDTH * done / whole)
         bar = "#" * filled + "." * (BAR_WIDTH - filled)
         self.stdout.write(
-            f"\r[{bar}] round {progress['rounds']} | {done}/{progress['planned']} comparisons "
-            f"({progress['failed']} failed) | ${progress['cost_usd']:.4f}",
+            f"\r[{bar}] {done}/{whole} comparisons (budget) | round {progress['rounds']} | {progress['failed']} failed | "
+            f"${progress['cost_usd']:.4f} | {eta}   ",
             ending="",
         )
         self.stdout.flush()
