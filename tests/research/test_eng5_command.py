@@ -299,3 +299,23 @@ def test_the_report_explains_a_negative_ssr():
 
     assert _ssr(-5.25).startswith("-5.250: below 0, which means too few comparisons")
     assert _ssr(0.812) == "0.812"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_labels_of_same_grade_anchors_do_not_overlap(tmp_path, monkeypatch):
+    from assessments.research import plots
+
+    _eng5("anchor-align", "--out", tmp_path, "--comparisons-per-essay", 3)
+    artefact = _artefact(tmp_path)
+    boxes: list = []
+
+    def measure(fig, path):
+        renderer = fig.canvas.get_renderer()
+        fig.draw(renderer)
+        boxes.extend(t.get_window_extent(renderer) for t in fig.axes[0].texts)
+        return path
+
+    monkeypatch.setattr(plots, "_save", measure)
+    plots._anchor_alignment(artefact, tmp_path / "again.png")
+    assert len(boxes) == len(artefact.results.anchor_alignment.anchors)
+    assert not any(a.overlaps(b) for k, a in enumerate(boxes) for b in boxes[k + 1 :])
