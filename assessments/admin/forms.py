@@ -7,6 +7,7 @@ name and read from there; errors name the file as the grader called it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import tempfile
@@ -363,6 +364,7 @@ class BatchCreateForm(forms.Form):
         ),
     )
     start_now = forms.BooleanField(label="Start the batch right away", required=False, initial=True)
+    notes_seen = forms.CharField(required=False, widget=forms.HiddenInput)
     confirm_notes = forms.BooleanField(
         label="I have checked the notes on the essays read", required=False, help_text="Needed only when there are notes."
     )
@@ -428,11 +430,18 @@ class BatchCreateForm(forms.Form):
                 + ": add essays, or choose an assignment with anchors."
             )
         self.essays, self.notes = essays, notes
-        if self.creating and notes and not data.get("confirm_notes"):
+        # The tick confirms the notes the grader saw (their digest is on the page): a note that
+        # appears on the same submission (a new file) needs a new look.
+        if self.creating and notes and not (data.get("confirm_notes") and data.get("notes_seen") == self.notes_digest):
             self.add_error(
                 "confirm_notes", "Check the notes on the essays read (above) and tick this box, or fix the files first."
             )
         return data
+
+    @property
+    def notes_digest(self) -> str:
+        """A digest of the notes shown, so a tick confirms exactly those."""
+        return hashlib.sha256("\n".join(self.notes).encode()).hexdigest()[:16] if self.notes else ""
 
     def request_data(self) -> dict[str, Any]:
         """The `CJAssessmentRequestData` (as a dict) for `services.batch_create`."""

@@ -204,11 +204,39 @@ def test_a_guessed_encoding_and_a_repeated_text_are_shown_and_must_be_confirmed(
 
     grader_client.post(
         "/admin/assessments/batch/add/",
-        {**_create_post(start_now=""), "essays_json": response.context["essays_json"], "confirm_notes": "on", "_create": "1"},
+        {
+            **_create_post(start_now=""),
+            "essays_json": response.context["essays_json"],
+            "notes_seen": response.context["form"].notes_digest,
+            "confirm_notes": "on",
+            "_create": "1",
+        },
     )
     batch = Batch.objects.get()
     assert sorted(batch.essays.values_list("external_id", flat=True)) == ["essay_01", "windows"]
     assert batch.essays.get(external_id="windows").text == "Ett café i Malmö, “citat”."
+
+
+def test_a_tick_confirms_only_the_notes_that_were_shown(grader_client):
+    first = [
+        SimpleUploadedFile("essay_01.txt", ESSAY_TEXTS[0].encode()),
+        SimpleUploadedFile("essay_02.txt", ESSAY_TEXTS[1].encode()),
+    ]
+    shown = grader_client.post("/admin/assessments/batch/add/", {**_create_post(), "essay_files": first, "_estimate": "1"})
+    new_note = [SimpleUploadedFile("windows.txt", "Malmö".encode("cp1252"))]  # added with the tick: never seen
+    response = grader_client.post(
+        "/admin/assessments/batch/add/",
+        {
+            **_create_post(),
+            "essays_json": shown.context["essays_json"],
+            "notes_seen": shown.context["form"].notes_digest,
+            "essay_files": new_note,
+            "confirm_notes": "on",
+            "_create": "1",
+        },
+    )
+    assert "Check the notes on the essays read" in response.content.decode()
+    assert not Batch.objects.exists()
 
 
 def test_the_results_page_shows_state_reliability_plot_and_a_sortable_table(grader, grader_client):
