@@ -335,7 +335,8 @@ class AssignmentAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
 
 @admin.register(Batch)
 class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
-    list_display = ("id", "assignment", "state", "end_reason", "progress", "judge", "cost", "created_at")
+    # Short enough for 1366 px beside the filters: the end reason is a filter and on the batch's page.
+    list_display = ("id", "assignment", "state", "progress", "judge", "cost", "created_at")
     list_display_links = ("id", "assignment")
     list_filter = ("state", "end_reason")
     search_fields = ("assignment__title", "course_code")
@@ -355,9 +356,9 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
     def judge(self, batch: Batch) -> str:
         return ", ".join(j.label for j in judge_selectors.batch_judges(batch=batch))
 
-    @admin.display(description="cost (US$)", ordering="cost_usd")
+    @admin.display(description="cost", ordering="cost_usd")
     def cost(self, batch: Batch) -> str:
-        return f"{batch.cost_usd:.4f}"
+        return f"${batch.cost_usd:.2f}"
 
     def get_urls(self) -> list[Any]:
         def view(name: str, func: Any, route: str) -> Any:
@@ -676,21 +677,33 @@ class ReadOnlyMixin:
 class EssayAdmin(OwnedQuerysetMixin, ReadOnlyMixin, admin.ModelAdmin):
     owner_lookup = "batch__owner"
     list_display = (
-        "external_id",
-        "batch",
-        "role",
+        "essay",
+        "batch_no",
         "rank",
         "theta_2",
         "se_2",
         "grade",
         "grade_probability_pc",
-        "grade_confidence",
+        "confidence",
     )
     list_filter = ("role", OwnBatchFilter)
     search_fields = ("external_id",)
     list_select_related = ("batch",)
 
-    @admin.display(description="θ", ordering="theta")
+    @admin.display(description="essay", ordering="external_id")
+    def essay(self, essay: Essay) -> str:
+        return essay.external_id
+
+    @admin.display(description="batch", ordering="batch_id")
+    def batch_no(self, essay: Essay) -> int:
+        return essay.batch_id
+
+    @admin.display(description="confidence", ordering="grade_confidence")
+    def confidence(self, essay: Essay) -> str:
+        return essay.grade_confidence or "-"
+
+    # A leading space: the admin capitalises a column's first letter (capfirst), and θ would become Θ.
+    @admin.display(description=" θ", ordering="theta")
     def theta_2(self, essay: Essay) -> str:
         return "-" if essay.theta is None else f"{essay.theta:.2f}"
 
@@ -733,18 +746,16 @@ class EssayAdmin(OwnedQuerysetMixin, ReadOnlyMixin, admin.ModelAdmin):
 @admin.register(Comparison)
 class ComparisonAdmin(OwnedQuerysetMixin, ReadOnlyMixin, admin.ModelAdmin):
     owner_lookup = "batch__owner"
+    # Short cells, so that every column fits at 1366 px with the filters beside it.
     list_display = (
-        "id",
-        "batch",
-        "round_no",
-        "essay_a",
-        "essay_b",
+        "batch_no",
+        "round",
+        "first_shown",
+        "second_shown",
         "status",
         "winner_essay",
-        "confidence",
-        "judge_label",
-        "error_category",
-    )
+    )  # the judge, its confidence and the error category: on each comparison's page (and filters)
+    list_display_links = ("first_shown", "second_shown")
     list_filter = ("status", "winner", "provider", "model", "judge", "error_category", OwnBatchFilter)
     list_select_related = ("batch", "essay_a", "essay_b")
     search_fields = ("justification", "essay_a__external_id", "essay_b__external_id")
@@ -775,12 +786,27 @@ class ComparisonAdmin(OwnedQuerysetMixin, ReadOnlyMixin, admin.ModelAdmin):
     )
     readonly_fields = fields
 
+    @admin.display(description="batch", ordering="batch_id")
+    def batch_no(self, comparison: Comparison) -> int:
+        return comparison.batch_id
+
+    @admin.display(description="round", ordering="round_no")
+    def round(self, comparison: Comparison) -> int:
+        return comparison.round_no
+
+    @admin.display(description="shown first (A)")
+    def first_shown(self, comparison: Comparison) -> str:
+        return comparison.essay_a.external_id
+
+    @admin.display(description="shown second (B)")
+    def second_shown(self, comparison: Comparison) -> str:
+        return comparison.essay_b.external_id
+
     @admin.display(description="winner", ordering="winner")
     def winner_essay(self, comparison: Comparison) -> str:
         if comparison.status != ComparisonStatus.SUCCEEDED:
             return "-"
-        essay = comparison.essay_a if comparison.winner == "a" else comparison.essay_b
-        return f"{essay.external_id} ({'A, first' if comparison.winner == 'a' else 'B, second'})"
+        return (comparison.essay_a if comparison.winner == "a" else comparison.essay_b).external_id
 
     @admin.display(description="judge")
     def judge_label(self, comparison: Comparison) -> str:

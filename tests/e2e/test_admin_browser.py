@@ -202,6 +202,18 @@ def test_a_grader_runs_a_batch_in_the_browser_and_exports_the_results(teacher, p
     assert "offline-mock-judge-not-an-llm" in exported.name
     assert all(row["projected_grade"] for row in rows if row["role"] == "student")
 
+    # The lists of the batch's essays and comparisons, and the batch list, at 1366 px.
+    for name, path in (("essays", "essay"), ("comparisons", "comparison"), ("batches", "batch")):
+        page.goto(f"{url}/admin/assessments/{path}/")
+        page.wait_for_selector("#result_list")
+        page.screenshot(path=str(shots / f"4-{name}-list.png"), full_page=True)
+        clipped = page.evaluate(
+            "(t => t.parentElement.scrollWidth - t.parentElement.clientWidth)(document.getElementById('result_list'))"
+        )
+        assert clipped <= 0, f"the {name} list is clipped by {clipped} px at 1366 px"
+    page.goto(f"{url}/admin/assessments/essay/")
+    assert page.inner_text("#result_list th.column-theta_2").strip() == "θ"
+
     batch = Batch.objects.get()
     _close_connections()
     assert batch.state == "completed" and batch.owner == teacher
