@@ -15,8 +15,9 @@ from django.contrib.auth.models import Group, Permission
 GRADERS_GROUP = "Graders"
 
 # (app label, codename). Batches: "add" creates one, "change" runs its actions (start, cancel,
-# continue, rescore); there is no "delete" (a batch is evidence). Essays and comparisons are
-# written by the flow only: graders read them.
+# continue, rescore), "delete" removes one that has not started or has ended, with its essays and
+# comparisons (the admin refuses a running one). Essays and comparisons are written by the flow
+# only: graders read them.
 GRADER_PERMISSIONS: tuple[tuple[str, str], ...] = (
     ("assessments", "view_assignment"),
     ("assessments", "add_assignment"),
@@ -29,6 +30,7 @@ GRADER_PERMISSIONS: tuple[tuple[str, str], ...] = (
     ("assessments", "view_batch"),
     ("assessments", "add_batch"),
     ("assessments", "change_batch"),
+    ("assessments", "delete_batch"),
     ("assessments", "view_essay"),
     ("assessments", "view_comparison"),
 )

@@ -43,7 +43,20 @@ def caterpillar_png(
     title: str = "",
     note: str = "",
 ) -> bytes:
-    """PNG bytes of the caterpillar plot.
+    """PNG bytes of the caterpillar plot (`caterpillar_figure`)."""
+    return _png(caterpillar_figure(rows=rows, cuts=cuts, cut_se=cut_se, grades=grades, title=title, note=note))
+
+
+def caterpillar_figure(
+    *,
+    rows: Sequence[PlotRow],
+    cuts: Sequence[float | None] = (),
+    cut_se: Sequence[float | None] = (),
+    grades: Sequence[str] = (),
+    title: str = "",
+    note: str = "",
+) -> Figure:
+    """The caterpillar plot.
 
     1. Rows sorted by θ, best at the top; each a point with a horizontal 95% interval (θ ± 1.96·SE).
     2. Anchors drawn as diamonds in their own colour, their known grade written beside them.
@@ -59,7 +72,7 @@ def caterpillar_png(
     if not ordered:
         axes.text(0.5, 0.5, "No essay has been scored yet.", ha="center", va="center", transform=axes.transAxes)
         axes.set_axis_off()
-        return _png(figure)
+        return figure
 
     y = list(range(n))
     for is_anchor, colour, marker, name in ((False, STUDENT_COLOUR, "o", "student"), (True, ANCHOR_COLOUR, "D", "anchor")):
@@ -95,7 +108,7 @@ def caterpillar_png(
     high = max(r.theta + Z_95 * r.se for r in ordered)
     margin = 0.05 * (high - low or 1.0)
     axes.set_xlim(low - margin, high + 4 * margin)
-    _draw_cuts(axes, cuts=cuts, cut_se=cut_se, grades=grades, n=n)
+    label_rows = _draw_cuts(axes, cuts=cuts, cut_se=cut_se, grades=grades, n=n, width_in=figure.get_figwidth())
 
     axes.set_ylim(-0.8, n - 0.2)
     if n <= MAX_LABELLED_ROWS:
@@ -107,36 +120,53 @@ def caterpillar_png(
     axes.grid(axis="x", alpha=0.25)
     axes.legend(loc="lower right", fontsize=8, framealpha=0.9)
     if title:
-        axes.set_title(title, fontsize=11, loc="left", pad=24 if any(c is not None for c in cuts) else 6)
+        axes.set_title(title, fontsize=11, loc="left", pad=6 + CUT_LABEL_STEP * label_rows)
     if note:
         # A figure-level label: the constrained layout keeps room for it under the axis label.
         figure.supxlabel(note, fontsize=8, color="#9b2c2c")
-    return _png(figure)
+    return figure
+
+
+CUT_LABEL_FONT = 7  # points
+CUT_LABEL_STEP = 10  # points between rows of cut labels
 
 
 def _draw_cuts(
-    axes: Axes, *, cuts: Sequence[float | None], cut_se: Sequence[float | None], grades: Sequence[str], n: int
-) -> None:
-    """Dashed lines at the cut points, shaded ± their SE; the grades either side written along the top."""
-    placed = [(i, c) for i, c in enumerate(cuts) if c is not None and math.isfinite(c)]
-    for order, (i, cut) in enumerate(placed):
+    axes: Axes, *, cuts: Sequence[float | None], cut_se: Sequence[float | None], grades: Sequence[str], n: int, width_in: float
+) -> int:
+    """Dashed lines at the cut points, shaded ± their SE; the grades either side written along the
+    top, on as many rows as it takes for no two labels to overlap. Returns the number of rows."""
+    low, high = axes.get_xlim()
+    # Data units per point of text: the axes take about 85% of the figure's width.
+    per_point = (high - low) / (0.85 * width_in * 72)
+    row_ends: list[float] = []  # the right edge of the last label on each row
+    placed = sorted(((c, i) for i, c in enumerate(cuts) if c is not None and math.isfinite(c)))
+    for cut, i in placed:
         axes.axvline(cut, color=CUT_COLOUR, linestyle="--", linewidth=1)
         se = cut_se[i] if i < len(cut_se) else None
         if se is not None and math.isfinite(se) and se > 0:
             axes.axvspan(cut - se, cut + se, color=CUT_COLOUR, alpha=0.08, linewidth=0)
-        if i + 1 < len(grades):
-            # The cut between grades[i] and grades[i + 1]: name the pair where it stands.
-            axes.annotate(
-                f"{grades[i]} | {grades[i + 1]}",
-                (cut, n - 0.2),
-                xytext=(0, 3 + 9 * (order % 2)),  # staggered: close cuts keep readable labels
-                textcoords="offset points",
-                ha="center",
-                va="bottom",
-                fontsize=7,
-                color=CUT_COLOUR,
-                annotation_clip=False,
-            )
+        if i + 1 >= len(grades):
+            continue
+        # The cut between grades[i] and grades[i + 1]: name the pair where it stands.
+        text = f"{grades[i]} | {grades[i + 1]}"
+        half = 0.5 * (len(text) * 0.62 * CUT_LABEL_FONT + 4) * per_point  # half its width, with a little air
+        row = next((r for r, end in enumerate(row_ends) if end < cut - half), len(row_ends))
+        if row == len(row_ends):
+            row_ends.append(cut + half)
+        row_ends[row] = cut + half
+        axes.annotate(
+            text,
+            (cut, n - 0.2),
+            xytext=(0, 3 + CUT_LABEL_STEP * row),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=CUT_LABEL_FONT,
+            color=CUT_COLOUR,
+            annotation_clip=False,
+        )
+    return len(row_ends)
 
 
 def _png(figure: Figure) -> bytes:

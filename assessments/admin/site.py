@@ -20,6 +20,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from assessments import plots, selectors, services
@@ -50,6 +51,12 @@ from assessments.selectors import usage as usage_selectors
 from cjproject.api import request_user
 from cjproject.errors import InvalidInput
 from llmgateway.selectors import usage_summary
+
+# The index is a start page for graders: their work and what to do next, above the model list.
+admin.site.index_template = "admin/assessments/index.html"
+admin.site.site_header = "Comparative judgement"
+admin.site.site_title = "Comparative judgement"
+admin.site.index_title = "Start"
 
 
 class OwnedQuerysetMixin:
@@ -89,6 +96,11 @@ def _missing(model_admin: admin.ModelAdmin, request: HttpRequest, object_id: str
     return model_admin._get_obj_does_not_exist_redirect(request, model_admin.opts, object_id)  # type: ignore[attr-defined]
 
 
+def _count(n: int, noun: str, plural: str = "") -> str:
+    """ "1 essay", "3 essays", "2 batches"."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def _form_errors(request: HttpRequest, exc: InvalidInput) -> None:
     detail = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in exc.fields.items())
     messages.error(request, f"{exc.message}: {detail}" if detail else exc.message)
@@ -126,7 +138,7 @@ class AnchorAddInline(admin.StackedInline):
     form = AnchorForm
     formset = AnchorInlineFormSet
     verbose_name = "new anchor"
-    verbose_name_plural = "add anchors (or upload files with the button at the top)"
+    verbose_name_plural = "add anchors by typing them (once the assignment is saved, “Upload anchor files” takes files)"
     extra = 1
     can_delete = False
 
@@ -137,7 +149,7 @@ class AnchorAddInline(admin.StackedInline):
 @admin.register(Assignment)
 class AssignmentAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
     form = AssignmentForm
-    list_display = ("title", "grade_scale", "anchor_coverage", "batch_count", "owner", "created_at")
+    list_display = ("title", "grades", "anchor_coverage", "batch_count", "owner", "created_at")
     search_fields = ("title",)
     inlines = [AnchorListInline, AnchorAddInline]
     change_form_template = "admin/assessments/assignment/change_form.html"
@@ -146,25 +158,63 @@ class AssignmentAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         return super().get_queryset(request).annotate(n_batches=Count("batches", distinct=True))
 
     def get_fields(self, request: HttpRequest, obj: Assignment | None = None) -> tuple[str, ...]:
+        content: tuple[str, ...] = ("student_prompt", "instructions")
+        if obj is not None and obj.batches.exists():
+            content = ("prompt_as_written", "rubric_as_written")
         if obj is not None and self._scale_locked(obj):
-            return ("title", "student_prompt", "instructions", "grade_scale", "custom_grades", "context_origin")
-        return ("title", "student_prompt", "instructions", "grade_scale", "custom_grades_text", "context_origin")
+            return ("title", *content, "scale_in_words", "context_origin")
+        return ("title", *content, "grade_scale", "custom_grades_text", "context_origin")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Assignment | None = None) -> list[str]:
         if obj is None:
             return []
         locked: list[str] = []
         if self._scale_locked(obj):
-            locked += ["grade_scale", "custom_grades"]
+            locked += ["scale_in_words"]
         if obj.batches.exists():
             # Later rounds of its batches read the prompt and rubric: changing them would change
             # what the judge is asked mid-batch. A new assignment keeps results reproducible.
-            locked += ["student_prompt", "instructions", "context_origin"]
+            locked += ["prompt_as_written", "rubric_as_written", "context_origin"]
         return locked
+
+    @staticmethod
+    def _as_written(text: str) -> str:
+        return format_html('<div class="cj-text" style="white-space:pre-wrap;max-width:60em">{}</div>', text or "(none)")
+
+    @admin.display(description="Student prompt")
+    def prompt_as_written(self, obj: Assignment) -> str:
+        return self._as_written(obj.student_prompt)
+
+    @admin.display(description="Rubric and instructions for the judge")
+    def rubric_as_written(self, obj: Assignment) -> str:
+        return self._as_written(obj.instructions)
+
+    @admin.display(description="Grade scale")
+    def scale_in_words(self, obj: Assignment) -> str:
+        return ", ".join(obj.scale.grades) + " (lowest first)"
+
+    @staticmethod
+    def _locked_words(obj: Assignment) -> list[str]:
+        """Why parts of the assignment cannot be changed, in words."""
+        words = []
+        batches = obj.batches.count()
+        if batches:
+            words.append(
+                f"The student prompt and rubric are locked: {_count(batches, 'batch', 'batches')} "
+                "used them, and changing them would change what the judge was asked. "
+                "To use other wording, create a new assignment."
+            )
+        elif obj.anchors.exists():
+            words.append("The grade scale is locked: the anchors are graded on it. Delete the anchors to change it.")
+        return words
 
     @staticmethod
     def _scale_locked(obj: Assignment) -> bool:
         return obj.anchors.exists() or obj.batches.exists()
+
+    @admin.display(description="grade scale", ordering="grade_scale")
+    def grades(self, obj: Assignment) -> str:
+        return ", ".join(obj.scale.grades)
 
     @admin.display(description="grades with anchors")
     def anchor_coverage(self, obj: Assignment) -> str:
@@ -241,6 +291,7 @@ class AssignmentAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         extra = dict(extra_context or {})
         if obj is not None:
             extra["anchor_coverage"] = selectors.assignment_anchor_coverage(assignment=obj)
+            extra["locked_words"] = self._locked_words(obj)
         return super().change_view(request, object_id, form_url, extra)
 
     def upload_anchors_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
@@ -250,19 +301,22 @@ class AssignmentAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         if not (self.has_change_permission(request, assignment) and request.user.has_perm("assessments.add_anchoressay")):
             raise PermissionDenied
         form = AnchorUploadForm(request.POST or None, request.FILES or None, assignment=assignment)
-        if request.method == "POST" and form.is_valid():
+        if request.method == "POST" and form.is_valid() and form.confirmed:
             added, failed = 0, []
-            for label, grade, text in form.anchors:
+            for anchor in form.anchors:
                 try:
-                    services.anchor_register(assignment=assignment, label=label, grade=grade, text=text)
+                    services.anchor_register(
+                        assignment=assignment, label=anchor["label"], grade=anchor["grade"], text=anchor["text"]
+                    )
                     added += 1
                 except InvalidInput as exc:
-                    failed.append(f"{label}: {'; '.join(m for msgs in exc.fields.values() for m in msgs)}")
+                    failed.append(f"{anchor['label']}: {'; '.join(m for msgs in exc.fields.values() for m in msgs)}")
             if added:
                 messages.success(request, f"{added} anchor{'s' if added != 1 else ''} added.")
             for problem in failed:
                 messages.error(request, problem)
             return redirect("admin:assessments_assignment_change", assignment.pk)
+        preview = form.anchors if form.is_bound and not form.errors else []
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -271,6 +325,8 @@ class AssignmentAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
             "form": form,
             "grades": assignment.scale.grades,
             "anchor_coverage": selectors.assignment_anchor_coverage(assignment=assignment),
+            "preview": [{**a, "words": len(a["text"].split())} for a in preview],
+            "anchors_json": json.dumps(preview) if preview else "",
         }
         return TemplateResponse(request, "admin/assessments/assignment/upload_anchors.html", context)
 
@@ -280,7 +336,8 @@ class AssignmentAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
 
 @admin.register(Batch)
 class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
-    list_display = ("id", "assignment", "state", "end_reason", "progress", "judge", "cost", "created_at")
+    # Short enough for 1366 px beside the filters: the end reason is a filter and on the batch's page.
+    list_display = ("id", "assignment", "state", "progress", "judge", "cost", "created_at")
     list_display_links = ("id", "assignment")
     list_filter = ("state", "end_reason")
     search_fields = ("assignment__title", "course_code")
@@ -290,18 +347,19 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         # Superusers may filter by owner; the assignment filter lists only visible assignments.
         return ("state", "end_reason", "owner") if request.user.is_superuser else ("state", "end_reason")
 
-    @admin.display(description="comparisons done")
+    @admin.display(description="comparisons judged")
     def progress(self, batch: Batch) -> str:
         done = batch.comparisons_succeeded + batch.comparisons_failed
-        return f"{done} of {batch.comparisons_planned}" if batch.comparisons_planned else "-"
+        whole = max(views.batch_budget(batch) or 0, batch.comparisons_planned)
+        return f"{done} of at most {whole}" if whole else "-"
 
     @admin.display(description="judge")
     def judge(self, batch: Batch) -> str:
         return ", ".join(j.label for j in judge_selectors.batch_judges(batch=batch))
 
-    @admin.display(description="cost (US$)", ordering="cost_usd")
+    @admin.display(description="cost", ordering="cost_usd")
     def cost(self, batch: Batch) -> str:
-        return f"{batch.cost_usd:.4f}"
+        return f"${batch.cost_usd:.2f}"
 
     def get_urls(self) -> list[Any]:
         def view(name: str, func: Any, route: str) -> Any:
@@ -319,6 +377,41 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
             view("continue", require_POST(self.continue_view), "<int:object_id>/continue/"),
         ]
         return own + super().get_urls()
+
+    # Deleting: only a batch that has not started or has ended, from its own page (no bulk action,
+    # which could take running batches with it).
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or services.batch_deletable(batch=obj))
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        batch = self._batch_or_none(request, object_id)
+        if batch is None:
+            return self._missing(request, object_id)
+        if not services.batch_deletable(batch=batch) and super().has_delete_permission(request, batch):
+            messages.warning(request, f"Batch {batch.pk} is running: cancel it first, then delete it.")
+            return redirect("admin:assessments_batch_change", batch.pk)
+        return super().delete_view(request, object_id, extra_context)
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[list[Any], dict[str, int], set[str], list[Any]]:
+        """The confirmation page's summary: each batch with how many essays and comparisons go with
+        it (not one line per row); a grader may delete them, as they are the batch's own rows."""
+        batches = list(objs)
+        essays = Essay.objects.filter(batch__in=batches).count()
+        comparisons = Comparison.objects.filter(batch__in=batches).count()
+        summary = [f"Batch {b.pk}" + (f": {b.assignment.title}" if b.assignment is not None else "") for b in batches]
+        to_delete: list[Any] = [*summary, [_count(essays, "essay"), _count(comparisons, "comparison")]]
+        return to_delete, {"batches": len(batches), "essays": essays, "comparisons": comparisons}, set(), []
+
+    def delete_model(self, request: HttpRequest, obj: Batch) -> None:
+        if not services.batch_delete(batch_id=obj.pk):
+            raise PermissionDenied  # it started between the confirmation page and this request
 
     def _batch_or_none(self, request: HttpRequest, object_id: Any) -> Batch | None:
         """The batch if the user may see it (owner filter); None otherwise."""
@@ -338,37 +431,40 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
             request.POST or None, request.FILES or None, user=request.user, initial={"assignment": request.GET.get("assignment")}
         )
         estimates: list[judge_selectors.CostEstimate] = []
-        essays: list[dict[str, str]] = []
-        if request.method == "POST" and form.is_valid():
-            essays = form.essays
-            if "_create" in request.POST:
-                try:
-                    batch = services.batch_create(owner=request_user(request), request=form.request_data())
-                except InvalidInput as exc:
-                    _form_errors(request, exc)
+        valid = request.method == "POST" and form.is_valid()
+        if valid and form.creating:
+            try:
+                batch = services.batch_create(owner=request_user(request), request=form.request_data())
+            except InvalidInput as exc:
+                _form_errors(request, exc)
+            else:
+                self.log_addition(request, batch, [{"added": {}}])
+                counted = _count(len(form.essays), "essay")
+                if form.cleaned_data["start_now"]:
+                    services.batch_start_schedule(batch_id=batch.pk)
+                    messages.success(request, f"Batch {batch.pk} created with {counted} and started.")
                 else:
-                    self.log_addition(request, batch, [{"added": {}}])
-                    budget = batch.processing_metadata["comparison_budget"]
-                    if budget.get("capped_from"):
-                        messages.warning(
-                            request,
-                            f"This batch may use at most {budget['max_pairs_requested']:,} comparisons (the server's "
-                            f"limit), fewer than the {budget['capped_from']:,} it would have used.",
-                        )
-                    if form.cleaned_data["start_now"]:
-                        services.batch_start_schedule(batch_id=batch.pk)
-                        messages.success(request, f"Batch {batch.pk} created with {len(essays)} essays and started.")
-                    else:
-                        messages.success(request, f"Batch {batch.pk} created with {len(essays)} essays; start it when ready.")
-                    return redirect("admin:assessments_batch_change", batch.pk)
+                    messages.success(request, f"Batch {batch.pk} created with {counted}; start it when ready.")
+                budget = batch.processing_metadata["comparison_budget"]
+                if budget.get("capped_from"):
+                    messages.warning(
+                        request,
+                        f"This batch may use at most {budget['max_pairs_requested']:,} comparisons (the server's "
+                        f"limit), fewer than the {budget['capped_from']:,} it would have used.",
+                    )
+                return redirect("admin:assessments_batch_change", batch.pk)
+        if valid:
             estimates = self._estimates(form)
+        # What was read is shown (and files kept for the next step) even when the form has errors.
+        essays = form.essays if form.is_bound else []
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": "New batch",
             "form": form,
             "essays": [{"id": e["id"], "words": len(e["text"].split())} for e in essays],
-            "essays_json": json.dumps(essays) if essays else "",
+            "notes": form.notes if form.is_bound else [],
+            "essays_json": json.dumps(form.file_essays) if form.is_bound and form.file_essays else "",
             "estimates": estimates,
             "chosen_judge": form.data.get("judge") if form.is_bound else form.fields["judge"].initial,
             "anchors": self._anchor_count(form),
@@ -420,6 +516,8 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
             "estimate": estimate,
             "can_start": can_act and batch.state == BatchState.CREATED,
             "can_cancel": can_act and not batch.is_terminal,
+            "can_delete": self.has_delete_permission(request, batch),
+            "delete_blocked": super().has_delete_permission(request, batch) and not services.batch_deletable(batch=batch),
             "can_rescore": can_act and batch.is_terminal and batch.comparisons_succeeded > 0,
             "can_continue": can_act
             and batch.state in (BatchState.COMPLETED, BatchState.FAILED)
@@ -585,10 +683,44 @@ class ReadOnlyMixin:
 @admin.register(Essay)
 class EssayAdmin(OwnedQuerysetMixin, ReadOnlyMixin, admin.ModelAdmin):
     owner_lookup = "batch__owner"
-    list_display = ("external_id", "batch", "role", "rank", "theta", "se", "grade", "grade_probability", "grade_confidence")
+    list_display = (
+        "essay",
+        "batch_no",
+        "rank",
+        "theta_2",
+        "se_2",
+        "grade",
+        "grade_probability_pc",
+        "confidence",
+    )
     list_filter = ("role", OwnBatchFilter)
     search_fields = ("external_id",)
     list_select_related = ("batch",)
+
+    @admin.display(description="essay", ordering="external_id")
+    def essay(self, essay: Essay) -> str:
+        return essay.external_id
+
+    @admin.display(description="batch", ordering="batch_id")
+    def batch_no(self, essay: Essay) -> int:
+        return essay.batch_id
+
+    @admin.display(description="confidence", ordering="grade_confidence")
+    def confidence(self, essay: Essay) -> str:
+        return essay.grade_confidence or "-"
+
+    # A leading space: the admin capitalises a column's first letter (capfirst), and θ would become Θ.
+    @admin.display(description=" θ", ordering="theta")
+    def theta_2(self, essay: Essay) -> str:
+        return "-" if essay.theta is None else f"{essay.theta:.2f}"
+
+    @admin.display(description="SE", ordering="se")
+    def se_2(self, essay: Essay) -> str:
+        return "-" if essay.se is None else f"{essay.se:.2f}"
+
+    @admin.display(description="P(grade)", ordering="grade_probability")
+    def grade_probability_pc(self, essay: Essay) -> str:
+        return "-" if essay.grade_probability is None else f"{round(100 * essay.grade_probability)}%"
 
     @admin.display(description="grade")
     def grade(self, essay: Essay) -> str:
@@ -621,18 +753,16 @@ class EssayAdmin(OwnedQuerysetMixin, ReadOnlyMixin, admin.ModelAdmin):
 @admin.register(Comparison)
 class ComparisonAdmin(OwnedQuerysetMixin, ReadOnlyMixin, admin.ModelAdmin):
     owner_lookup = "batch__owner"
+    # Short cells, so that every column fits at 1366 px with the filters beside it.
     list_display = (
-        "id",
-        "batch",
-        "round_no",
-        "essay_a",
-        "essay_b",
+        "batch_no",
+        "round",
+        "first_shown",
+        "second_shown",
         "status",
         "winner_essay",
-        "confidence",
-        "judge_label",
-        "error_category",
-    )
+    )  # the judge, its confidence and the error category: on each comparison's page (and filters)
+    list_display_links = ("first_shown", "second_shown")
     list_filter = ("status", "winner", "provider", "model", "judge", "error_category", OwnBatchFilter)
     list_select_related = ("batch", "essay_a", "essay_b")
     search_fields = ("justification", "essay_a__external_id", "essay_b__external_id")
@@ -663,12 +793,27 @@ class ComparisonAdmin(OwnedQuerysetMixin, ReadOnlyMixin, admin.ModelAdmin):
     )
     readonly_fields = fields
 
+    @admin.display(description="batch", ordering="batch_id")
+    def batch_no(self, comparison: Comparison) -> int:
+        return comparison.batch_id
+
+    @admin.display(description="round", ordering="round_no")
+    def round(self, comparison: Comparison) -> int:
+        return comparison.round_no
+
+    @admin.display(description="shown first (A)")
+    def first_shown(self, comparison: Comparison) -> str:
+        return comparison.essay_a.external_id
+
+    @admin.display(description="shown second (B)")
+    def second_shown(self, comparison: Comparison) -> str:
+        return comparison.essay_b.external_id
+
     @admin.display(description="winner", ordering="winner")
     def winner_essay(self, comparison: Comparison) -> str:
         if comparison.status != ComparisonStatus.SUCCEEDED:
             return "-"
-        essay = comparison.essay_a if comparison.winner == "a" else comparison.essay_b
-        return f"{essay.external_id} ({'A, first' if comparison.winner == 'a' else 'B, second'})"
+        return (comparison.essay_a if comparison.winner == "a" else comparison.essay_b).external_id
 
     @admin.display(description="judge")
     def judge_label(self, comparison: Comparison) -> str:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Count
+
 from assessments import selectors
-from assessments.models import Batch, BatchState, EndReason
+from assessments.models import TERMINAL_STATES, Assignment, Batch, BatchState, EndReason
 from assessments.results.schema import Grading, ResultsSummary
 
 MOCK_NOTE = (
@@ -57,10 +59,14 @@ def batch_summary(*, batch: Batch, results: ResultsSummary) -> dict[str, Any]:
     return {
         "progress": progress,
         "done": done,
-        "percent": round(100 * done / progress["planned"]) if progress["planned"] else 0,
+        "percent": _percent(done, batch=batch, planned=progress["planned"]),
+        "progress_words": _progress_words(batch=batch, progress=progress),
         "state_words": STATE_WORDS.get(batch.state, batch.state),
         "end_words": END_REASON_WORDS.get(batch.end_reason, ""),
-        "budget": (meta.get("comparison_budget") or {}).get("max_pairs_requested"),
+        "end_detail": _end_detail(batch),
+        "ssr_words": _ssr_words(scoring.get("ssr_sirt")),
+        "position_bias_words": _position_bias_words(scoring),
+        "budget": batch_budget(batch),
         "scoring": scoring,
         "grading": results.grading,
         "grade_regions": _grade_regions(results.grading),
@@ -68,6 +74,38 @@ def batch_summary(*, batch: Batch, results: ResultsSummary) -> dict[str, Any]:
         "judges": results.judges,
         "continuations": meta.get("continuations") or [],
     }
+
+
+def _position_bias_words(scoring: dict[str, Any]) -> str:
+    """The fitted order effect and the raw share of first-shown wins, in one sentence that says
+    which position is favoured (a negative effect favours the essay shown second)."""
+    effect, se, share = scoring.get("order_effect"), scoring.get("order_effect_se"), scoring.get("p_first_wins")
+    if effect is None:
+        words = "not estimated (too few comparisons)"
+    else:
+        favoured = "first" if effect >= 0 else "second"
+        spread = f" ± {se:.2f}" if se is not None else ""
+        words = f"{abs(effect):.2f}{spread} logits in favour of the essay shown {favoured} (taken out of θ)"
+    if share is not None:
+        words += f"; the essay shown first won {round(100 * share)}% of its comparisons"
+    return words
+
+
+def _ssr_words(ssr: float | None) -> str:
+    """sirt's SSR as a figure between 0 and 1, or why there is none: with few comparisons the
+    formula can go below 0, which is no reliability at all, never a figure to show."""
+    if ssr is None:
+        return "-"
+    if ssr < 0:
+        return "not meaningful yet: too few comparisons for the differences between essays to show"
+    return f"{ssr:.2f}"
+
+
+def _end_detail(batch: Batch) -> str:
+    """The stored end message when it adds to the end reason's words ("cancelled on request" does not)."""
+    words = END_REASON_WORDS.get(batch.end_reason, "")
+    message = batch.end_message.strip()
+    return "" if not message or message.casefold() in words.casefold() else message
 
 
 def _grade_regions(grading: Grading) -> list[str]:
@@ -97,6 +135,31 @@ def _grade_regions(grading: Grading) -> list[str]:
     return list(reversed(regions))  # best grade first, as in the table
 
 
+def batch_budget(batch: Batch) -> int | None:
+    """The most comparisons the batch may judge (its budget, continuations included)."""
+    budget = (batch.processing_metadata.get("comparison_budget") or {}).get("max_pairs_requested")
+    return int(budget) if budget else None
+
+
+def _percent(done: int, *, batch: Batch, planned: int) -> int:
+    """Comparisons judged against the whole batch's budget: it only grows (a round's plan would
+    jump back each time a round is added). Without a budget, against what is planned."""
+    whole = max(batch_budget(batch) or 0, planned)
+    return min(100, round(100 * done / whole)) if whole else 0
+
+
+def _progress_words(*, batch: Batch, progress: dict[str, Any]) -> str:
+    """ "112 of at most 168 comparisons judged, 2 failed · round 3" (one sentence for page and refresh)."""
+    done = progress["succeeded"] + progress["failed"]
+    whole = max(batch_budget(batch) or 0, progress["planned"])
+    words = f"{done} of at most {whole} comparisons judged" if whole else f"{done} comparisons judged"
+    if progress["failed"]:
+        words += f", {progress['failed']} failed"
+    if progress["rounds"]:
+        words += f" · round {progress['rounds']}"
+    return words
+
+
 def batch_progress_json(*, batch: Batch) -> dict[str, Any]:
     """What the refreshing progress bar reads."""
     progress = selectors.batch_progress(batch=batch)
@@ -110,9 +173,48 @@ def batch_progress_json(*, batch: Batch) -> dict[str, Any]:
         "round": progress["rounds"],
         "done": done,
         "planned": progress["planned"],
+        "budget": batch_budget(batch),
         "succeeded": progress["succeeded"],
         "failed": progress["failed"],
         "waiting": progress["waiting"],
-        "percent": round(100 * done / progress["planned"]) if progress["planned"] else 0,
+        "percent": _percent(done, batch=batch, planned=progress["planned"]),
+        "words": _progress_words(batch=batch, progress=progress),
         "cost_usd": f"{progress['cost_usd']:.4f}",
+    }
+
+
+START_PAGE_LIMIT = 8
+
+
+def grader_start(*, user: Any) -> dict[str, Any]:
+    """The start page: the grader's assignments, their batches not yet finished (with progress)
+    and the latest finished ones, and what to do next. Superusers see everyone's."""
+    assignments = Assignment.objects.all() if user.is_superuser else Assignment.objects.filter(owner=user)
+    batches = Batch.objects.all() if user.is_superuser else Batch.objects.filter(owner=user)
+    assignment_rows = list(
+        assignments.annotate(n_anchors=Count("anchors", distinct=True), n_batches=Count("batches", distinct=True)).order_by(
+            "-created_at"
+        )[:START_PAGE_LIMIT]
+    )
+    open_batches = batches.exclude(state__in=TERMINAL_STATES).select_related("assignment").order_by("-created_at")
+    running = [_start_row(batch) for batch in open_batches[:START_PAGE_LIMIT]]
+    finished = list(batches.filter(state__in=TERMINAL_STATES).select_related("assignment").order_by("-finished_at")[:5])
+    without_anchors = next((a for a in assignment_rows if not a.n_anchors), None)
+    return {
+        "assignments": assignment_rows,
+        "running": running,
+        "finished": finished,
+        "needs_assignment": not assignment_rows,
+        "without_anchors": without_anchors,
+    }
+
+
+def _start_row(batch: Batch) -> dict[str, Any]:
+    done = batch.comparisons_succeeded + batch.comparisons_failed
+    whole = max(batch_budget(batch) or 0, batch.comparisons_planned)
+    return {
+        "batch": batch,
+        "percent": _percent(done, batch=batch, planned=batch.comparisons_planned),
+        "words": f"{done} of at most {whole} comparisons judged" if whole else "not started",
+        "state_words": STATE_WORDS.get(batch.state, batch.state),
     }

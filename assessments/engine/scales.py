@@ -21,12 +21,14 @@ class GradeScale:
     below_lowest: str | None = None  # e.g. "F" under the ENG5 legacy scale: not anchored, never projected
 
     def __post_init__(self) -> None:
+        given = ", ".join(self.grades) or "none"
         if len(self.grades) < 2:
-            raise UnknownGradeError(f"grade scale {self.name!r} needs at least two grades, got {list(self.grades)}")
+            raise UnknownGradeError(f"grade scale {self.name!r} needs at least two grades; given: {given}")
         if any(not g or g != g.strip() for g in self.grades):
-            raise UnknownGradeError(f"grade scale {self.name!r} has an empty or padded label: {list(self.grades)}")
-        if len(set(self.grades)) != len(self.grades):
-            raise UnknownGradeError(f"grade scale {self.name!r} repeats a label: {list(self.grades)}")
+            raise UnknownGradeError(f"grade scale {self.name!r} has an empty label or spaces around one; given: {given}")
+        repeated = sorted({g for g in self.grades if self.grades.count(g) > 1})
+        if repeated:
+            raise UnknownGradeError(f"grade scale {self.name!r} names {', '.join(repeated)} more than once; given: {given}")
         if self.below_lowest is not None and self.below_lowest in self.grades:
             raise UnknownGradeError(f"grade scale {self.name!r}: below-lowest label {self.below_lowest!r} is also a grade")
 

@@ -88,13 +88,22 @@ def _anchor_alignment(artefact: RunArtefact, path: Path) -> Path:
     grades = artefact.run.grades
     theta_of = {e.id: e for e in _results(artefact).bt_summary.essays}
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    by_grade: dict[str, list[tuple[float, float, str]]] = {}
     for standing in alignment.anchors:
         essay = theta_of[standing.id]
-        x = grades.index(standing.grade)
-        ax.errorbar(x, essay.theta or 0.0, yerr=1.96 * (essay.se or 0.0), fmt="o", color=ANCHOR_COLOUR, capsize=3)
-        ax.annotate(standing.id[:8], (x, essay.theta or 0.0), fontsize=6, xytext=(4, 2), textcoords="offset points")
+        by_grade.setdefault(standing.grade, []).append((essay.theta or 0.0, essay.se or 0.0, standing.id))
+    for grade, members in by_grade.items():
+        # Anchors of one grade side by side (lowest θ on the left), each label beside its own
+        # point, and labels stepped up and down, so that same-grade anchors never overlap.
+        members.sort()
+        spread = min(0.7, 0.18 * (len(members) - 1))
+        for k, (theta, se, anchor_id) in enumerate(members):
+            x = grades.index(grade) + (spread * (k / (len(members) - 1) - 0.5) if len(members) > 1 else 0.0)
+            ax.errorbar(x, theta, yerr=1.96 * se, fmt="o", color=ANCHOR_COLOUR, capsize=3)
+            ax.annotate(anchor_id[:8], (x, theta), fontsize=6, xytext=(4, 2 + 7 * (k % 3)), textcoords="offset points")
     ax.set_xticks(range(len(grades)))
     ax.set_xticklabels(grades)
+    ax.set_xlim(-0.6, len(grades) - 0.4)
     ax.set_xlabel("expert grade")
     ax.set_ylabel("θ (logits), 95% interval")
     tau = alignment.kendall_tau

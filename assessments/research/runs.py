@@ -22,6 +22,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from assessments import services
+from assessments.engine.scales import GradeScale, get_scale
 from assessments.models import Assignment, Batch, ContextOrigin
 from assessments.research import artefact as schema
 from assessments.research.inventory import InputDocument, Inventory
@@ -91,18 +92,25 @@ def _runner_user() -> Any:
 def batch_wait(
     *, batch: Batch, on_progress: Callable[[dict[str, Any]], None], timeout: float, poll_seconds: float = 1.0
 ) -> Batch:
-    """Poll the batch until it finishes, reporting progress; TimeoutError after `timeout` s."""
+    """Poll the batch until it finishes, reporting progress (`batch_progress` with the batch's
+    `budget`); TimeoutError after `timeout` s."""
     from assessments import selectors
+
+    def progress() -> dict[str, Any]:
+        # The budget is the whole: the comparisons planned grow round by round, so a bar against
+        # them would jump back each time a round is added.
+        budget = (batch.processing_metadata.get("comparison_budget") or {}).get("max_pairs_requested")
+        return {**selectors.batch_progress(batch=batch), "budget": int(budget) if budget else None}
 
     deadline = time.monotonic() + timeout
     batch.refresh_from_db()
     while not batch.is_terminal:
-        on_progress(selectors.batch_progress(batch=batch))
+        on_progress(progress())
         if time.monotonic() > deadline:
             raise TimeoutError(f"batch {batch.pk} still {batch.state} after {timeout:.0f} s; is a worker running?")
         time.sleep(poll_seconds)
         batch.refresh_from_db()
-    on_progress(selectors.batch_progress(batch=batch))
+    on_progress(progress())
     return batch
 
 
@@ -209,16 +217,44 @@ def _inputs(inventory: Inventory) -> schema.Inputs:
 
 def _with_results(artefact: schema.RunArtefact, *, batch: Batch, inventory: Inventory) -> schema.RunArtefact:
     """The batch's `cj-results` document, its essays under the run's ids, its anchors graded."""
-    by_sha = inventory.by_text_sha256()
-    # The run's own opaque id for every batch essay (anchors of a reused assignment included).
-    essay_id = {
-        pk: by_sha[sha].id if sha in by_sha else external_id.removeprefix(ANCHOR_ID_PREFIX)
-        for pk, sha, external_id in batch.essays.values_list("pk", "text_sha256", "external_id")
-    }
-    results = batch_results_document(
+    return _results_added(
+        artefact,
         batch=batch,
-        essay_id=essay_id,
+        id_by_sha={sha: doc.id for sha, doc in inventory.by_text_sha256().items()},
         anchor_grades={doc.id: doc.grade for doc in inventory.anchors if doc.grade},
         scale=inventory.scale,
     )
+
+
+def _results_added(
+    artefact: schema.RunArtefact, *, batch: Batch, id_by_sha: dict[str, str], anchor_grades: dict[str, str], scale: GradeScale
+) -> schema.RunArtefact:
+    # The run's own opaque id for every batch essay (anchors of a reused assignment included).
+    essay_id = {
+        pk: id_by_sha.get(sha, external_id.removeprefix(ANCHOR_ID_PREFIX))
+        for pk, sha, external_id in batch.essays.values_list("pk", "text_sha256", "external_id")
+    }
+    results = batch_results_document(batch=batch, essay_id=essay_id, anchor_grades=anchor_grades, scale=scale)
     return artefact.model_copy(update={"results": results})
+
+
+def artefact_collect(*, artefact: schema.RunArtefact, batch: Batch) -> schema.RunArtefact:
+    """The artefact of a run that did not wait (`--no-wait`, or a provider batch API taking
+    hours), completed once its batch has finished: its state, end and results, read back from the
+    stored artefact's inputs (each essay's text hash gives its run id) and the batch."""
+    inputs = [*artefact.inputs.anchors, *artefact.inputs.essays]
+    run = artefact.run.model_copy(
+        update={
+            "state": batch.state,
+            "end_reason": batch.end_reason,
+            "end_message": batch.end_message,
+            "finished_at": batch.finished_at,
+        }
+    )
+    return _results_added(
+        artefact.model_copy(update={"run": run}),
+        batch=batch,
+        id_by_sha={e.text_sha256: e.id for e in inputs},
+        anchor_grades={e.id: e.grade for e in artefact.inputs.anchors if e.grade},
+        scale=get_scale(artefact.run.grade_scale),
+    )

@@ -89,6 +89,13 @@ def _reliability(value: float | None, note: str | None) -> str:
     return f"{value:.2f}" if value is not None else (note or "–")
 
 
+def _ssr(value: float | None) -> str:
+    """sirt's SSR, or what a value below 0 means (no reliability at all, never a figure to read)."""
+    if value is not None and value < 0:
+        return f"{value:.3f}: below 0, which means too few comparisons for the essays' differences to show (read it as none)"
+    return _f(value, 3)
+
+
 def _f(value: float | None, digits: int = 2, signed: bool = False) -> str:
     if value is None:
         return "–"
@@ -142,8 +149,8 @@ def report_markdown(artefact: RunArtefact, *, files: list[str]) -> str:
             "## Results",
             "",
             f"{bt.n_comparisons} comparisons judged; reliability {_reliability(bt.reliability, bt.reliability_note)} "
-            f"(the share of the spread in the ranking that is real; sirt's SSR {_f(bt.ssr_sirt, 3)}, which adaptive pairing "
-            f"inflates); separation {_f(bt.separation)}; "
+            f"(the share of the spread in the ranking that is real; sirt's SSR {_ssr(bt.ssr_sirt)}; adaptive pairing "
+            f"inflates it); separation {_f(bt.separation)}; "
             f"P(first shown wins) {_f(bt.p_first_wins)}; order effect {_f(bt.order_effect, signed=True)} ± "
             f"{_f(bt.order_effect_se)} logits. Cost ${costs.total_usd:.4f} "
             f"(estimated ${estimate.cost_usd:.4f}); tokens {costs.input_tokens:,} in, {costs.output_tokens:,} out.",

@@ -263,10 +263,15 @@ class EssayResult(_Model):
 
 
 # The CSV export's columns: a row without its grade probabilities (one column per grade would
-# differ between scales).
+# differ between scales) and without the expected grade (an index on the scale, which a CSV
+# cannot explain; the JSON document keeps it with its description).
 EXPORT_COLUMNS: tuple[str, ...] = tuple(
-    name for name, field in EssayResult.model_fields.items() if not field.exclude and name != "grade_probabilities"
+    name
+    for name, field in EssayResult.model_fields.items()
+    if not field.exclude and name not in ("grade_probabilities", "expected_grade")
 )
+# Decimals a CSV figure is written with: θ and its interval, SE and fit to 3, probabilities to 3.
+EXPORT_DECIMALS = 3
 
 
 class PositionBias(_Model):

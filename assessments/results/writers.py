@@ -17,7 +17,7 @@ from assessments.results.building import (
     batch_results_document,
     comparison_entries,
 )
-from assessments.results.schema import EXPORT_COLUMNS, EssayResult
+from assessments.results.schema import EXPORT_COLUMNS, EXPORT_DECIMALS, EssayResult
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
@@ -34,7 +34,13 @@ def essay_results_csv_write(rows: Iterable[EssayResult], handle: SupportsWrite[s
 
 
 def _csv_row(row: EssayResult) -> dict[str, Any]:
-    return row.model_dump(include=set(EXPORT_COLUMNS))
+    """A row with its figures rounded to `EXPORT_DECIMALS` and whole win counts as integers
+    (7, not 7.0; a tie counts half, so 6.5 stays)."""
+    data = row.model_dump(include=set(EXPORT_COLUMNS))
+    for name, value in data.items():
+        if isinstance(value, float):
+            data[name] = int(value) if name == "wins" and value.is_integer() else round(value, EXPORT_DECIMALS)
+    return data
 
 
 def batch_results_csv(*, batch: Batch) -> str:

@@ -1,7 +1,7 @@
 """Writes of the CJ domain, one module per entity; every state change goes through a function here.
 
 - `assignments`: assignments and their anchor essays;
-- `batches`: create (and submit), start, cancel, rescore, continue;
+- `batches`: create (and submit), start, cancel, rescore, continue, delete;
 - `rounds`: plan a round with the engine, send it as a chord, score it and decide;
 - `results`: record a judge's verdict, recount a batch's counters;
 - `scoring`: a batch's rows to the engine and its statistics back;
@@ -25,6 +25,8 @@ from assessments.services.batches import (
     batch_cancel,
     batch_continue,
     batch_create,
+    batch_deletable,
+    batch_delete,
     batch_rescore,
     batch_start,
     batch_start_schedule,
@@ -47,6 +49,8 @@ __all__ = [
     "batch_counters_bump",
     "batch_counters_refresh",
     "batch_create",
+    "batch_deletable",
+    "batch_delete",
     "batch_rescore",
     "batch_start",
     "batch_start_schedule",

@@ -248,7 +248,8 @@ def batch_start_schedule(*, batch_id: int) -> bool:
 
 def batch_cancel(*, batch_id: int) -> bool:
     """Stop a batch: nothing more is sent, waiting comparisons are cancelled, results arriving
-    later are ignored (they find no waiting comparison). False when it had already finished."""
+    later are ignored (they find no waiting comparison), and what was judged is scored. False
+    when it had already finished."""
     with transaction.atomic():
         now = timezone.now()
         cancelled = (
@@ -270,14 +271,36 @@ def batch_cancel(*, batch_id: int) -> bool:
             request_ids=list(open_comparisons.exclude(llm_request=None).values_list("llm_request_id", flat=True))
         )
         waiting = open_comparisons.update(status=ComparisonStatus.CANCELLED, completed_at=now)
-        batch = Batch.objects.get(pk=batch_id)
+        batch = Batch.objects.select_for_update().get(pk=batch_id)
         metadata_append(
             instance=batch,
             key="events",
             item={"at": now.isoformat(), "event": "cancelled", "waiting_cancelled": waiting, "calls_withdrawn": withdrawn},
         )
+        # What was judged before the cancel is scored now, so its results show without a rescore.
+        batch_counters_refresh(batch_id=batch_id)
+        batch.refresh_from_db()
+        batch_score(batch=batch)
         batch_webhook_schedule(batch_id=batch_id)
     logger.info("Batch cancelled", extra={"batch_id": batch_id, "waiting_cancelled": waiting, "calls_withdrawn": withdrawn})
+    return True
+
+
+def batch_deletable(*, batch: Batch) -> bool:
+    """A batch may be deleted before it starts or after it ends; a running one is cancelled first."""
+    return batch.state == BatchState.CREATED or batch.state in TERMINAL_STATES
+
+
+def batch_delete(*, batch_id: int) -> bool:
+    """Delete a batch that has not started or has ended, with its essays and comparisons (their
+    provider requests stay, for the usage accounts). False when it is running (or gone)."""
+    with transaction.atomic():
+        batch = Batch.objects.select_for_update().filter(pk=batch_id).first()
+        if batch is None or not batch_deletable(batch=batch):
+            return False
+        state = batch.state
+        batch.delete()
+    logger.info("Batch deleted", extra={"batch_id": batch_id, "state": state})
     return True
 
 

@@ -15,7 +15,7 @@ def test_the_group_exists_after_migrate_with_exactly_the_graders_permissions():
     group = Group.objects.get(name=GRADERS_GROUP)
     granted = {(p.content_type.app_label, p.codename) for p in group.permissions.select_related("content_type")}
     assert granted == set(GRADER_PERMISSIONS)
-    assert ("assessments", "delete_batch") not in granted
+    assert ("assessments", "delete_batch") in granted  # the admin lets them delete only batches not running
     assert not any(codename.startswith(("change_comparison", "change_essay")) for _, codename in granted)
 
 
@@ -82,9 +82,10 @@ def test_a_superuser_sees_every_graders_batches(admin_client, grader, other_grad
     assert admin_client.get("/admin/assessments/batch/").context["cl"].result_count == 2
 
 
-def test_a_grader_cannot_delete_batches_or_edit_comparisons(grader, grader_client):
+def test_a_grader_cannot_delete_or_edit_comparisons_or_essays(grader, grader_client):
     batch = finished_batch(grader, n=3)
     comparison = batch.comparisons.first()
-    assert grader_client.get(f"/admin/assessments/batch/{batch.pk}/delete/").status_code == 403
+    assert grader_client.post(f"/admin/assessments/comparison/{comparison.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert grader_client.post(f"/admin/assessments/essay/{comparison.essay_a_id}/delete/", {"post": "yes"}).status_code == 403
     assert grader_client.post(f"/admin/assessments/comparison/{comparison.pk}/change/", {}).status_code == 403
     assert grader_client.get("/admin/assessments/comparison/add/").status_code == 403

@@ -88,7 +88,8 @@ def page(chromium: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        # 1366 px: the most common laptop width a teacher has.
+        context = browser.new_context(viewport={"width": 1366, "height": 900}, accept_downloads=True)
         context.set_default_timeout(30_000)
         yield context.new_page()
         context.close()
@@ -133,6 +134,8 @@ def test_a_grader_runs_a_batch_in_the_browser_and_exports_the_results(teacher, p
     page.click("input[type=submit]")
     page.wait_for_selector("#content-main")
     assert "Assignments" in page.content() and "Batches" in page.content()
+    assert "Create an assignment" in page.inner_text("#next-steps")
+    page.screenshot(path=str(shots / "0-start.png"), full_page=True)
 
     # An assignment with one anchor written inline ...
     page.goto(f"{url}/admin/assessments/assignment/add/")
@@ -149,6 +152,10 @@ def test_a_grader_runs_a_batch_in_the_browser_and_exports_the_results(teacher, p
     page.click("text=Upload anchor files")
     page.set_input_files("#id_files", _write(tmp_path / "anchors", ANCHORS))
     page.click("input[type=submit]")
+    page.wait_for_selector("#anchors-read")  # each file's grade shown before anything is saved
+    assert "the file name" in page.inner_text("#anchors-read")
+    page.screenshot(path=str(shots / "1-anchors-to-confirm.png"), full_page=True)
+    page.click("input[name=_confirm]")
     page.wait_for_selector("#anchor-coverage")
     coverage = page.inner_text("#anchor-coverage")
     assert "A: 1" in coverage and "C: 1" in coverage and "E: 1" in coverage and "B: 0" in coverage
@@ -176,6 +183,10 @@ def test_a_grader_runs_a_batch_in_the_browser_and_exports_the_results(teacher, p
     assert "NOT a language model" in page.inner_text("#mock-note")
     assert "Kendall τ" in page.inner_text("#anchor-alignment")
     page.screenshot(path=str(shots / "3-results.png"), full_page=True)
+    # At 1366 px the action buttons keep their words on one line.
+    height = page.evaluate("document.getElementById('export-json').getBoundingClientRect().height")
+    assert height < 40, f"Export JSON breaks over lines ({height} px high)"
+    assert page.inner_text("table.cj-results th:nth-child(3)").startswith("θ")  # not upper-cased to Θ
 
     # The table sorts by a column.
     page.click("table.cj-results th:has-text('essay')")
@@ -191,7 +202,99 @@ def test_a_grader_runs_a_batch_in_the_browser_and_exports_the_results(teacher, p
     assert "offline-mock-judge-not-an-llm" in exported.name
     assert all(row["projected_grade"] for row in rows if row["role"] == "student")
 
+    # The lists of the batch's essays and comparisons, and the batch list, at 1366 px.
+    for name, path in (("essays", "essay"), ("comparisons", "comparison"), ("batches", "batch")):
+        page.goto(f"{url}/admin/assessments/{path}/")
+        page.wait_for_selector("#result_list")
+        page.screenshot(path=str(shots / f"4-{name}-list.png"), full_page=True)
+        clipped = page.evaluate(
+            "(t => t.parentElement.scrollWidth - t.parentElement.clientWidth)(document.getElementById('result_list'))"
+        )
+        assert clipped <= 0, f"the {name} list is clipped by {clipped} px at 1366 px"
+    page.goto(f"{url}/admin/assessments/essay/")
+    assert page.inner_text("#result_list th.column-theta_2").strip() == "θ"
+
     batch = Batch.objects.get()
     _close_connections()
     assert batch.state == "completed" and batch.owner == teacher
+    print(f"\nadmin e2e screenshots: {shots}")
+
+
+def _login(page: Any, url: str) -> None:
+    page.goto(f"{url}/admin/login/")
+    page.fill("#id_username", "teacher")
+    page.fill("#id_password", "teacher-pass-123")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#content-main")
+
+
+def test_a_graders_mistakes_are_shown_and_nothing_is_changed_silently(teacher, page, live_server, tmp_path):
+    from assessments import services
+
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    url = live_server.url
+    assignment = services.assignment_create(
+        owner=teacher, title="Letters", student_prompt="Write a letter home.", grade_scale="swedish_a_f"
+    )
+    _close_connections()
+    _login(page, url)
+
+    # Anchors named with a grade the scale lacks are refused, never read as C or D.
+    page.goto(f"{url}/admin/assessments/assignment/{assignment.pk}/upload-anchors/")
+    page.set_input_files("#id_files", _write(tmp_path / "minus", {"C-.txt": "An essay.", "D-.txt": "Another essay."}))
+    page.click("input[type=submit]")
+    errors = page.inner_text("ul.errorlist")
+    assert "C-.txt: its name starts with C-, which is not a grade of this scale" in errors
+    page.screenshot(path=str(shots / "4-anchor-minus-refused.png"), full_page=True)
+
+    # One essay and no assignment: refused at the form.
+    page.goto(f"{url}/admin/assessments/batch/add/")
+    page.fill("#id_pasted_essays", ESSAYS["essay_01.txt"])
+    page.click("input[name=_create]")
+    assert "A batch needs at least two texts to compare" in page.inner_text("ul.errorlist")
+
+    # Three pasted essays: three read, three created (never six).
+    page.fill("#id_pasted_essays", "\n---\n".join(list(ESSAYS.values())[:3]))
+    page.uncheck("#id_start_now")
+    page.click("input[name=_estimate]")
+    assert "3 essays read" in page.inner_text("#essays-read")
+    assert "free (offline mock, not an LLM)" in page.inner_text("#cost-estimates")
+    page.screenshot(path=str(shots / "5-pasted-estimate.png"), full_page=True)
+    page.click("input[name=_create]")
+    page.wait_for_selector("#batch-status")
+    assert "created with 3 essays" in page.inner_text("ul.messagelist")
+
+    # A batch not started is deleted, with its essays.
+    page.click("#delete-batch")
+    page.screenshot(path=str(shots / "6-delete-confirm.png"), full_page=True)
+    page.click("input[type=submit]")
+    page.wait_for_selector("ul.messagelist")
+    _close_connections()
+    assert not Batch.objects.exists()
+    _close_connections()
+
+    # A Windows text file and a repeated essay: shown, and the batch waits for the tick.
+    files = {"windows.txt": "Ett café i Malmö.", "essay_05.txt": ESSAYS["essay_05.txt"], "copy.txt": ESSAYS["essay_05.txt"]}
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_bytes(text.encode("cp1252"))
+    page.goto(f"{url}/admin/assessments/batch/add/")
+    page.set_input_files("#id_essay_files", [str(folder / name) for name in files])
+    page.uncheck("#id_start_now")
+    page.click("input[name=_create]")
+    notes = page.inner_text("#essay-notes")
+    assert "windows: was not UTF-8: read as Windows (cp1252 / Latin-1) text" in notes
+    assert "copy: the same text as essay_05, so it is left out" in notes
+    page.screenshot(path=str(shots / "7-notes-to-confirm.png"), full_page=True)
+    page.check("#id_confirm_notes")
+    page.click("input[name=_create]")
+    page.wait_for_selector("#batch-status")
+    assert "created with 2 essays" in page.inner_text("ul.messagelist")
+    page.screenshot(path=str(shots / "8-batch-created.png"), full_page=True)
+
+    page.goto(f"{url}/admin/")
+    assert "Batch " in page.inner_text("#running-batches")
+    page.screenshot(path=str(shots / "9-start-with-work.png"), full_page=True)
     print(f"\nadmin e2e screenshots: {shots}")

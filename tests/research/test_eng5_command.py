@@ -172,7 +172,7 @@ def test_plan_reads_docx_and_pdf_inputs(tmp_path, sample):
     [
         (lambda s: [p.unlink() for p in (s / "essays").iterdir()], "empty folder"),
         (lambda s: (s / "anchors" / "anchor_grades.csv").write_text("file,grade\nB.txt,Q\n"), "unknown grade 'Q'"),
-        (lambda s: (s / "essays" / "essay_99.docx").write_bytes(b"garbage"), "essay_99.docx: cannot be read"),
+        (lambda s: (s / "essays" / "essay_99.docx").write_bytes(b"garbage"), "essay_99.docx: cannot be opened as a Word"),
         (lambda s: (s / "essays" / "essay_01.md").write_text("Another copy of essay one."), "duplicate ids"),
     ],
     ids=["empty-folder", "unknown-grade", "unreadable-file", "duplicate-ids"],
@@ -242,3 +242,80 @@ def test_execute_can_reuse_an_assignment_with_its_anchors(tmp_path, owner):
     assert {a.grade_source for a in artefact.inputs.anchors} == {"assignment"}
     assert {e.id for e in artefact.results.bt_summary.essays if e.role == "anchor"} == {a.id for a in artefact.inputs.anchors}
     assert artefact.results.anchor_alignment.n_anchors == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_collect_writes_the_results_of_a_run_that_did_not_wait(tmp_path):
+    out = tmp_path / "run"
+    _eng5("execute", "--out", out, "--comparisons-per-essay", 2)
+    finished = _artefact(out)
+    # What `--no-wait` leaves: the artefact without results, the batch still running.
+    unfinished = finished.model_copy(update={"results": None, "run": finished.run.model_copy(update={"state": "running"})})
+    for path in out.iterdir():
+        path.unlink()
+    (out / "artefact.json").write_text(unfinished.model_dump_json(indent=2), encoding="utf-8")
+    batch = Batch.objects.get(pk=finished.run.batch_id)
+    Batch.objects.filter(pk=batch.pk).update(state="running", end_reason="", finished_at=None)
+    with pytest.raises(CommandError, match=f"batch {batch.pk} is still running"):
+        _eng5("collect", "--out", out)
+
+    Batch.objects.filter(pk=batch.pk).update(state=batch.state, end_reason=batch.end_reason, finished_at=batch.finished_at)
+    _eng5("collect", "--out", out)
+    collected = _artefact(out)
+    assert collected.run.state == "completed" and collected.run.run_id == finished.run.run_id
+    assert collected.results is not None
+    assert collected.results.bt_summary == finished.results.bt_summary  # the same essays under the same run ids
+    assert (out / "report.md").exists() and any(p.suffix == ".png" for p in out.iterdir())
+    _assert_checksums_match(out, collected)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_out_folder_with_another_runs_files_is_refused_unless_overwrite(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "old_results.csv").write_text("x", encoding="utf-8")
+    with pytest.raises(CommandError, match=r"already holds files of another run \(old_results.csv\)"):
+        _eng5("dry-run", "--out", out)
+
+    printed = _eng5("dry-run", "--out", out, "--overwrite")
+    assert "Deleted 1 file(s) of a previous run" in printed
+    assert not (out / "old_results.csv").exists() and (out / "artefact.json").exists()
+
+
+def test_the_progress_line_counts_against_the_budget_with_round_and_eta():
+    from assessments.management.commands.eng5 import Command
+
+    command = Command(stdout=StringIO())
+    line = {"rounds": 1, "planned": 108, "succeeded": 40, "failed": 6, "cost_usd": 0.0, "budget": 168}
+    command._progress(line)
+    command._progress({**line, "rounds": 2, "planned": 168, "succeeded": 103})  # a new round planned: no jump back
+    printed = command.stdout._out.getvalue().split("\r")[1:]
+    assert printed[0].startswith("[") and "46/168 comparisons (budget) | round 1 | 6 failed" in printed[0]
+    assert "109/168 comparisons (budget) | round 2" in printed[1] and "left at most" in printed[1]
+
+
+def test_the_report_explains_a_negative_ssr():
+    from assessments.research.writers import _ssr
+
+    assert _ssr(-5.25).startswith("-5.250: below 0, which means too few comparisons")
+    assert _ssr(0.812) == "0.812"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_labels_of_same_grade_anchors_do_not_overlap(tmp_path, monkeypatch):
+    from assessments.research import plots
+
+    _eng5("anchor-align", "--out", tmp_path, "--comparisons-per-essay", 3)
+    artefact = _artefact(tmp_path)
+    boxes: list = []
+
+    def measure(fig, path):
+        renderer = fig.canvas.get_renderer()
+        fig.draw(renderer)
+        boxes.extend(t.get_window_extent(renderer) for t in fig.axes[0].texts)
+        return path
+
+    monkeypatch.setattr(plots, "_save", measure)
+    plots._anchor_alignment(artefact, tmp_path / "again.png")
+    assert len(boxes) == len(artefact.results.anchor_alignment.anchors)
+    assert not any(a.overlaps(b) for k, a in enumerate(boxes) for b in boxes[k + 1 :])

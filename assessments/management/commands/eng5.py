@@ -1,11 +1,15 @@
-"""`python manage.py eng5 plan|dry-run|execute|anchor-align`: the ENG5 research runner.
+"""`python manage.py eng5 plan|dry-run|execute|anchor-align|collect`: the ENG5 research runner.
 
 - `plan`: inventory, validation and estimates; writes nothing, calls no model;
 - `dry-run`: the same, plus a schema-valid artefact in `--out` (no model called);
 - `execute`: an assignment with the anchors and a batch of the students, run through the
   services (a progress bar with a broker, in process without one); artefacts in `--out`;
 - `anchor-align`: the anchors judged as if they were students (the judge never sees a grade);
-  Kendall τ against the expert grades, inversions with justifications, win rates.
+  Kendall τ against the expert grades, inversions with justifications, win rates;
+- `collect --out FOLDER`: for a run that did not wait (`--no-wait`, a provider batch API), once its
+  batch has finished: the artefact, report and plots rewritten in FOLDER with the results.
+
+An `--out` folder that holds files is refused, unless `--overwrite` (which deletes them first).
 
 The default judge is the offline mock: NOT a language model. Essays are sent, stored and logged
 under opaque ids (hashes of their texts); file names appear only on this console and in `--out`.
@@ -13,6 +17,7 @@ under opaque ids (hashes of their texts); file names appear only on this console
 
 from __future__ import annotations
 
+import time
 import uuid
 from argparse import ArgumentTypeError
 from pathlib import Path
@@ -31,8 +36,17 @@ from assessments.research.writers import artefacts_write
 from cjproject.errors import InvalidInput
 from llmgateway.vocabulary import BATCHING_MODES, MOCK_PROVIDER, PROVIDERS
 
-MODES = ("plan", "dry-run", "execute", "anchor-align")
+MODES = ("plan", "dry-run", "execute", "anchor-align", "collect")
 BAR_WIDTH = 30
+
+
+def _duration(seconds: float) -> str:
+    """ "45 s", "12 min", "3.5 h"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _positive(value: str) -> int:
@@ -95,11 +109,19 @@ class Command(BaseCommand):
         run = parser.add_argument_group("run")
         run.add_argument("--course-id", default="ENG5", help="course code stored with the batch (default: ENG5)")
         run.add_argument("--out", type=Path, help="output folder (default: var/eng5/<mode>-<time>-<run id>)")
-        run.add_argument("--no-wait", action="store_true", help="with a broker: start the batch and return")
+        run.add_argument(
+            "--overwrite", action="store_true", help="delete the files already in --out (another run's) before writing"
+        )
+        run.add_argument(
+            "--no-wait", action="store_true", help="with a broker: start the batch and return (then `collect` writes its results)"
+        )
         run.add_argument("--timeout", type=float, default=3600, help="seconds to wait with a broker (default: 3600)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         mode: str = options["mode"]
+        if mode == "collect":
+            self._collect(options)
+            return
         anchors_as_students = mode == "anchor-align"
         sources = Sources(
             anchors=options["anchors"],
@@ -141,6 +163,7 @@ class Command(BaseCommand):
         run_id = uuid.uuid4().hex
         created_at = timezone.now()
         out: Path = options["out"] or Path(settings.BASE_DIR) / "var" / "eng5" / f"{mode}-{created_at:%Y%m%d-%H%M%S}-{run_id[:8]}"
+        self._out_ready(out, overwrite=options["overwrite"])  # before a batch is created: nothing spent on a refusal
         batch, waited = None, True
         if mode != "dry-run":
             batch, waited = self._run(inventory, judge, anchors_as_students, options)
@@ -163,6 +186,54 @@ class Command(BaseCommand):
         self._print_outcome(final, path)
         if batch is not None and batch.state in ("failed", "cancelled"):
             raise CommandError(f"batch {batch.pk} {batch.state} ({batch.end_reason}): {batch.end_message}; artefacts in {out}")
+
+    def _out_ready(self, out: Path, *, overwrite: bool) -> None:
+        """Refuse an `--out` that holds files (another run's would sit beside this one's, unsaid),
+        or with `--overwrite` delete them, saying which."""
+        if out.exists() and not out.is_dir():
+            raise CommandError(f"--out {out} is a file, not a folder")
+        present = sorted(p for p in out.iterdir() if p.is_file()) if out.is_dir() else []
+        if not present:
+            return
+        names = ", ".join(p.name for p in present)
+        if not overwrite:
+            raise CommandError(
+                f"--out {out} already holds files of another run ({names}): choose an empty folder, "
+                "or pass --overwrite to delete them first"
+            )
+        for path in present:
+            path.unlink()
+        self.stdout.write(f"Deleted {len(present)} file(s) of a previous run from {out}: {names}")
+
+    def _collect(self, options: dict[str, Any]) -> None:
+        """Write the artefact, report and plots of a run whose batch finished after it returned."""
+        from assessments.models import Batch
+        from assessments.research.artefact import RunArtefact
+        from assessments.research.runs import artefact_collect
+        from assessments.research.writers import ARTEFACT_NAME
+
+        out: Path | None = options["out"]
+        if out is None:
+            raise CommandError("collect needs --out: the folder the run (with --no-wait) wrote its artefact to")
+        try:
+            artefact = RunArtefact.model_validate_json((out / ARTEFACT_NAME).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise CommandError(f"{out / ARTEFACT_NAME} not found: give the --out folder of the run") from None
+        except ValueError as exc:
+            raise CommandError(f"{out / ARTEFACT_NAME} is not an ENG5 artefact: {str(exc).splitlines()[0]}") from None
+        batch = Batch.objects.filter(pk=artefact.run.batch_id).first() if artefact.run.batch_id else None
+        if batch is None:
+            raise CommandError(f"the run in {out} has no batch in this database (batch id {artefact.run.batch_id})")
+        if not batch.is_terminal:
+            done = batch.comparisons_succeeded + batch.comparisons_failed
+            raise CommandError(
+                f"batch {batch.pk} is still {batch.state} ({done} comparisons judged so far): collect again once it has finished"
+            )
+        for path in out.iterdir():  # this run's own files, rewritten below
+            if path.is_file():
+                path.unlink()
+        path, final = artefacts_write(artefact_collect(artefact=artefact, batch=batch), out)
+        self._print_outcome(final, path)
 
     def _run(
         self, inventory: Inventory, judge: JudgeChoice, anchors_as_students: bool, options: dict[str, Any]
@@ -199,13 +270,18 @@ class Command(BaseCommand):
         return batch, True
 
     def _progress(self, progress: dict[str, Any]) -> None:
-        planned = max(progress["planned"], 1)
+        """One line, rewritten: judged of the budget (it only grows), round, failures, cost, ETA."""
         done = progress["succeeded"] + progress["failed"]
-        filled = int(BAR_WIDTH * done / planned)
+        whole = max(progress.get("budget") or 0, progress["planned"], 1)
+        now = time.monotonic()
+        started = self._progress_started = getattr(self, "_progress_started", None) or (now, done)
+        rate = (done - started[1]) / (now - started[0]) if now > started[0] else 0.0
+        eta = f"~{_duration((whole - done) / rate)} left at most" if rate > 0 and done < whole else "ETA: -"
+        filled = int(BAR_WIDTH * done / whole)
         bar = "#" * filled + "." * (BAR_WIDTH - filled)
         self.stdout.write(
-            f"\r[{bar}] round {progress['rounds']} | {done}/{progress['planned']} comparisons "
-            f"({progress['failed']} failed) | ${progress['cost_usd']:.4f}",
+            f"\r[{bar}] {done}/{whole} comparisons (budget) | round {progress['rounds']} | {progress['failed']} failed | "
+            f"${progress['cost_usd']:.4f} | {eta}   ",
             ending="",
         )
         self.stdout.flush()
