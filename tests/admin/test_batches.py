@@ -358,7 +358,7 @@ def test_a_cancelled_batch_shows_what_was_judged_and_essays_never_compared_are_n
     assert all(ranked[e.external_id].rank is None for e in rows[4:])
     assert "not ranked" in content and "nan" not in content.casefold()
     assert "(cancelled on request)" not in content  # said once, in words
-    exported = grader_client.get(f"/admin/assessments/batch/{batch.pk}/export.csv").content.decode()
+    exported = body_of(grader_client.get(f"/admin/assessments/batch/{batch.pk}/export.csv")).decode()
     assert "nan" not in exported.casefold()
 
 
@@ -426,7 +426,7 @@ def test_figures_are_rounded_to_what_they_can_bear(grader, grader_client):
     table = listing[start : listing.index("</table>", start)]
     assert re.search(r"\d\.\d\d<", table) and not re.search(r"\d\.\d{3,}", table)  # θ and SE with 2 decimals
 
-    exported = grader_client.get(f"/admin/assessments/batch/{batch.pk}/export.csv").content.decode()
+    exported = body_of(grader_client.get(f"/admin/assessments/batch/{batch.pk}/export.csv")).decode()
     rows = list(csv.DictReader(io.StringIO(exported)))
     assert "expected_grade" not in rows[0]
     for row in rows:
