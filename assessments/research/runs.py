@@ -3,13 +3,15 @@
 `run_batch_create` sets up the assignment and the batch (`assignment_create`, `anchor_register`,
 `batch_create`); the caller starts it with `services.batch_start`. `batch_wait` follows it;
 `artefact_build` turns the inventory, the estimate and (when there is one) the finished batch
-into a `RunArtefact`, whose `results` is the batch's `cj-results` document
+into a `schema.RunArtefact`, whose `results` is the batch's `cj-results` document
 (`results.building.batch_results_document`, the one the API exports). Essays are sent and stored
 under their opaque ids only.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import subprocess
 import time
 from collections.abc import Callable
@@ -258,3 +260,38 @@ def artefact_collect(*, artefact: schema.RunArtefact, batch: Batch) -> schema.Ru
         anchor_grades={e.id: e.grade for e in artefact.inputs.anchors if e.grade},
         scale=get_scale(artefact.run.grade_scale),
     )
+
+
+def artefact_reproducible(artefact: schema.RunArtefact, *, epoch: datetime) -> schema.RunArtefact:
+    """The run with what differs between two runs of the same inputs, seed and judge made fixed:
+    every time is `epoch`, database ids (batch, assignment, comparisons) are numbered in order from
+    1 and the run id is a hash of the content itself. Nothing measured changes."""
+    data = artefact.model_dump(mode="json")
+    moment = epoch.isoformat().replace("+00:00", "Z")
+    results = data.get("results")
+    if results is not None:
+        number = {c["id"]: n for n, c in enumerate(results["comparisons"], start=1)}
+        for comparison in results["comparisons"]:
+            comparison["id"] = number[comparison["id"]]
+        for inversion in (results.get("anchor_alignment") or {}).get("direct_inversions", []):
+            inversion["comparison_id"] = number.get(inversion["comparison_id"], 0)
+        results["batch"]["id"] = 1
+        results["batch"]["assignment_id"] = 1 if results["batch"]["assignment_id"] is not None else None
+    data["run"]["batch_id"] = 1 if data["run"]["batch_id"] is not None else None
+    data["run"]["assignment_id"] = 1 if data["run"]["assignment_id"] is not None else None
+    _times_fixed(data, moment)
+    data["run"]["run_id"] = ""
+    data["run"]["run_id"] = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
+    return schema.RunArtefact.model_validate(data)
+
+
+def _times_fixed(node: Any, moment: str) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key.endswith("_at") and isinstance(value, str):
+                node[key] = moment
+            else:
+                _times_fixed(value, moment)
+    elif isinstance(node, list):
+        for item in node:
+            _times_fixed(item, moment)

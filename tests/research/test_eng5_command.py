@@ -319,3 +319,19 @@ def test_labels_of_same_grade_anchors_do_not_overlap(tmp_path, monkeypatch):
     plots._anchor_alignment(artefact, tmp_path / "again.png")
     assert len(boxes) == len(artefact.results.anchor_alignment.anchors)
     assert not any(a.overlaps(b) for k, a in enumerate(boxes) for b in boxes[k + 1 :])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_reproducible_runs_write_byte_identical_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")  # 2026-01-01
+    first, second = tmp_path / "first", tmp_path / "second"
+    for out in (first, second):
+        _eng5("execute", "--comparisons-per-essay", "3", "--seed", "7", "--reproducible", "--out", out)
+    names = sorted(p.name for p in first.iterdir())
+    assert names == sorted(p.name for p in second.iterdir()) and "caterpillar.png" in names
+    for name in names:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    artefact = _artefact(first)
+    assert artefact.run.created_at.year == 2026 and artefact.results.batch.id == 1
+    assert [c.id for c in artefact.results.comparisons] == list(range(1, len(artefact.results.comparisons) + 1))
+    assert Batch.objects.count() == 2  # two real runs, not one written twice

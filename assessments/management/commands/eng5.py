@@ -17,9 +17,11 @@ under opaque ids (hashes of their texts); file names appear only on this console
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from argparse import ArgumentTypeError
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,7 @@ from assessments import services
 from assessments.engine.scales import BUILTIN_SCALES
 from assessments.research.inventory import DEFAULT_GRADE_SCALE, Inventory, Sources, inventory_collect
 from assessments.research.planning import JudgeChoice, judge_choose, plan_estimate
-from assessments.research.runs import artefact_build, batch_wait, run_batch_create
+from assessments.research.runs import artefact_build, artefact_reproducible, batch_wait, run_batch_create
 from assessments.research.writers import artefacts_write
 from cjproject.errors import InvalidInput
 from llmgateway.vocabulary import BATCHING_MODES, MOCK_PROVIDER, PROVIDERS
@@ -116,6 +118,13 @@ class Command(BaseCommand):
             "--no-wait", action="store_true", help="with a broker: start the batch and return (then `collect` writes its results)"
         )
         run.add_argument("--timeout", type=float, default=3600, help="seconds to wait with a broker (default: 3600)")
+        run.add_argument(
+            "--reproducible",
+            action="store_true",
+            help="byte-identical outputs for the same inputs, seed and judge: the run id is a hash of the content, "
+            "times are SOURCE_DATE_EPOCH (default 0), database ids are numbered from 1 (with the offline mock judge; "
+            "a language model may answer differently each time)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         mode: str = options["mode"]
@@ -182,6 +191,9 @@ class Command(BaseCommand):
             waited=waited,
             warnings=warnings,
         )
+        if options["reproducible"]:
+            epoch = datetime.fromtimestamp(int(os.environ.get("SOURCE_DATE_EPOCH", "0")), tz=UTC)
+            artefact = artefact_reproducible(artefact, epoch=epoch)
         path, final = artefacts_write(artefact, out)
         self._print_outcome(final, path)
         if batch is not None and batch.state in ("failed", "cancelled"):
