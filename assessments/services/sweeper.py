@@ -13,10 +13,9 @@ from django.db.models import Count, Exists, F, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from assessments.metadata import metadata_append
 from assessments.models import OPEN_COMPARISON_STATES, Batch, BatchState, Comparison, ComparisonStatus, EndReason
+from assessments.services.endings import batch_finish
 from assessments.services.results import batch_counters_refresh
-from assessments.services.webhooks import batch_webhook_schedule
 from llmgateway.models import ProviderBatchJob
 from llmgateway.services import comparison_signatures
 from llmgateway.vocabulary import PER_REQUEST
@@ -53,21 +52,24 @@ def batch_sweep(*, now: Any = None) -> dict[str, list[int]]:
     )
     for batch in stalled:
         with transaction.atomic():
-            failed = Batch.objects.filter(
-                pk=batch.pk, state__in=[BatchState.RUNNING, BatchState.SCORING], updated_at__lt=stalled_before
-            ).update(
-                state=BatchState.FAILED,
-                end_reason=EndReason.STALLED,
-                finished_at=now,
-                updated_at=now,
-                end_message=f"no progress for {settings.CJ_STALL_TIMEOUT_SECONDS} s; failed by the sweeper",
+            # Locked and checked again: progress made since the query keeps the batch alive.
+            locked = (
+                Batch.objects.select_for_update()
+                .filter(pk=batch.pk, state__in=[BatchState.RUNNING, BatchState.SCORING], updated_at__lt=stalled_before)
+                .first()
             )
-            if failed:
-                batch.comparisons.filter(status__in=OPEN_COMPARISON_STATES).update(status=ComparisonStatus.CANCELLED)
-                metadata_append(
-                    instance=batch, key="events", item={"at": now.isoformat(), "event": "failed", "end_reason": "stalled"}
-                )
-                batch_webhook_schedule(batch_id=batch.pk)
+            if locked is None:
+                continue
+            cancelled = locked.comparisons.filter(status__in=OPEN_COMPARISON_STATES).update(
+                status=ComparisonStatus.CANCELLED, completed_at=now
+            )
+            if batch_finish(
+                batch=locked,
+                state=BatchState.FAILED,
+                reason=EndReason.STALLED,
+                message=f"no progress for {settings.CJ_STALL_TIMEOUT_SECONDS} s; failed by the sweeper",
+                details={"waiting_cancelled": cancelled},
+            ):
                 report["failed"].append(batch.pk)
     Batch.objects.filter(
         state=BatchState.SCORING, updated_at__lt=now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
