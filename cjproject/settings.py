@@ -195,6 +195,8 @@ CELERY_TASK_TIME_LIMIT = _int("CELERY_TASK_TIME_LIMIT", 300, minimum=10)
 CELERY_TASK_SOFT_TIME_LIMIT = int(CELERY_TASK_TIME_LIMIT * 0.9)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery keeps the project's logging (JSON lines, LOGGING below) instead of installing its own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Longest wait a retried LLM call can be scheduled for (Celery countdown, seconds).
 LLM_RETRY_MAX_DELAY = _int("LLM_RETRY_MAX_DELAY", 600, minimum=1)
@@ -370,11 +372,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "cjproject.logging.JsonFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "filters": {"context": {"()": "cjproject.logging.ContextFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "assessments": {"level": LOG_LEVEL},
         "llmgateway": {"level": LOG_LEVEL},
-        "celery": {"level": "WARNING"},
+        # The worker's ready line and its "Task ... received / succeeded" lines are INFO.
+        "celery": {"level": LOG_LEVEL},
     },
 }
