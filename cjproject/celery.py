@@ -19,7 +19,7 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging, task_postrun, task_prerun
+from celery.signals import setup_logging, task_postrun, task_prerun, task_received, worker_ready
 from django.conf import settings
 from django.db import close_old_connections
 from kombu import Queue
@@ -46,8 +46,8 @@ app.conf.task_routes = {
 app.conf.beat_schedule = {
     "sweep-stalled-batches": {
         "task": "assessments.batch_sweep",
-        "schedule": 60.0,
-        "options": {"queue": QUEUE_CJ, "expires": 55},
+        "schedule": float(settings.CJ_SWEEP_SECONDS),
+        "options": {"queue": QUEUE_CJ, "expires": max(1, settings.CJ_SWEEP_SECONDS - 1)},
     },
     "poll-provider-batches": {
         "task": "llmgateway.poll_provider_batches",
@@ -108,3 +108,20 @@ def _log_context_of_task(task_id: str | None = None, task: Any = None, args: Any
 def _log_context_cleared(task: Any = None, **_: Any) -> None:
     if task is not None and not getattr(task.request, "is_eager", False):
         log_context_clear()
+
+
+@worker_ready.connect
+def _worker_heartbeats(**_: Any) -> None:
+    from assessments.services.leases import worker_heartbeats_start, worker_identity
+
+    worker_heartbeats_start(worker=worker_identity())
+
+
+@task_received.connect
+def _comparisons_held(request: Any = None, **_: Any) -> None:
+    """In the worker's main process, as a call task arrives (to run now or after a countdown): its
+    comparisons are this worker's until it runs them or its heartbeat stops."""
+    from assessments.services.leases import comparisons_hold, worker_identity
+
+    if request is not None:
+        comparisons_hold(task_name=request.name, args=request.args, worker=worker_identity())

@@ -232,6 +232,17 @@ CJ_SWEEP_GRACE_SECONDS = _int("CJ_SWEEP_GRACE_SECONDS", 60, minimum=0)
 # a dead worker), at most CJ_MAX_SEND_ATTEMPTS times in all; then it fails (category "lost").
 CJ_COMPARISON_LEASE_SECONDS = _int("CJ_COMPARISON_LEASE_SECONDS", 1800, minimum=60)
 CJ_MAX_SEND_ATTEMPTS = _int("CJ_MAX_SEND_ATTEMPTS", 3, minimum=1)
+# Worker liveness: each worker process writes a heartbeat this often; the comparisons it received
+# are sent again once its heartbeat is older than CJ_WORKER_HEARTBEAT_TIMEOUT_SECONDS (a dead
+# worker costs seconds, not the lease). Beat runs the sweeper every CJ_SWEEP_SECONDS.
+CJ_WORKER_HEARTBEAT_SECONDS = _int("CJ_WORKER_HEARTBEAT_SECONDS", 5, minimum=1)
+CJ_WORKER_HEARTBEAT_TIMEOUT_SECONDS = _int("CJ_WORKER_HEARTBEAT_TIMEOUT_SECONDS", 30, minimum=3)
+CJ_SWEEP_SECONDS = _int("CJ_SWEEP_SECONDS", 10, minimum=1)
+if CJ_WORKER_HEARTBEAT_TIMEOUT_SECONDS < 3 * CJ_WORKER_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        f"CJ_WORKER_HEARTBEAT_TIMEOUT_SECONDS={CJ_WORKER_HEARTBEAT_TIMEOUT_SECONDS} must be at least three heartbeats "
+        f"(3 x CJ_WORKER_HEARTBEAT_SECONDS={CJ_WORKER_HEARTBEAT_SECONDS}): a live worker must not look dead."
+    )
 if CJ_COMPARISON_LEASE_SECONDS >= CJ_STALL_TIMEOUT_SECONDS:
     raise ImproperlyConfigured(
         f"CJ_COMPARISON_LEASE_SECONDS={CJ_COMPARISON_LEASE_SECONDS} must be below CJ_STALL_TIMEOUT_SECONDS="

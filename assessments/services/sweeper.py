@@ -13,7 +13,15 @@ from django.db.models import Count, Exists, F, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from assessments.models import OPEN_COMPARISON_STATES, Batch, BatchState, Comparison, ComparisonStatus, EndReason
+from assessments.models import (
+    OPEN_COMPARISON_STATES,
+    Batch,
+    BatchState,
+    Comparison,
+    ComparisonStatus,
+    EndReason,
+    WorkerHeartbeat,
+)
 from assessments.services.endings import batch_finish
 from assessments.services.results import batch_counters_refresh
 from llmgateway.models import ProviderBatchJob
@@ -32,8 +40,9 @@ def batch_sweep(*, now: Any = None) -> dict[str, list[int]]:
        and its body is run again.
     3. A running or scoring batch with no progress for `CJ_STALL_TIMEOUT_SECONDS`: failed, with
        end reason `stalled` and a message; its open comparisons are cancelled.
-    4. A comparison sent longer ago than its lease (`CJ_COMPARISON_LEASE_SECONDS`: its task was
-       lost, or its worker died) is sent again, the same request in the same order; after
+    4. A comparison held by a worker process whose heartbeat is older than
+       `CJ_WORKER_HEARTBEAT_TIMEOUT_SECONDS` (the worker died), or sent longer ago than its lease
+       (`CJ_COMPARISON_LEASE_SECONDS`: its task was lost) is sent again, the same request in the same order; after
        `CJ_MAX_SEND_ATTEMPTS` sends it fails with category `lost` and is counted.
     """
     from assessments.tasks import round_complete
@@ -106,10 +115,13 @@ def _live_provider_jobs(*, since: Any) -> Any:
 def _comparisons_resend_expired(*, now: Any, report: dict[str, list[int]]) -> None:
     """Re-send comparisons whose lease expired; fail those sent too often (category `lost`)."""
     lease_before = now - timedelta(seconds=settings.CJ_COMPARISON_LEASE_SECONDS)
+    # Held by a worker process whose heartbeat stopped: it died with the call (or its countdown) in hand.
+    alive = WorkerHeartbeat.objects.filter(
+        worker=OuterRef("held_by"), beat_at__gte=now - timedelta(seconds=settings.CJ_WORKER_HEARTBEAT_TIMEOUT_SECONDS)
+    )
+    due = Q(sent_at__lt=lease_before) | (~Q(held_by="") & ~Exists(alive))
     expired = (
-        Comparison.objects.filter(
-            status=ComparisonStatus.SENT, sent_at__lt=lease_before, batch__state=BatchState.RUNNING, llm_request__isnull=False
-        )
+        Comparison.objects.filter(due, status=ComparisonStatus.SENT, batch__state=BatchState.RUNNING, llm_request__isnull=False)
         # Items of a provider batch job still being polled are not lost: sending them again
         # would pay for them twice.
         .exclude(llm_request__batch_job__in=_live_provider_jobs(since=lease_before))
@@ -129,8 +141,8 @@ def _comparisons_resend_expired(*, now: Any, report: dict[str, list[int]]) -> No
                     batch_counters_refresh(batch_id=batch_id)
                     report["lost"].append(comparison_id)
             continue
-        renewed = Comparison.objects.filter(pk=comparison_id, status=ComparisonStatus.SENT, sent_at__lt=lease_before).update(
-            sent_at=now, attempt=F("attempt") + 1
+        renewed = Comparison.objects.filter(due, pk=comparison_id, status=ComparisonStatus.SENT).update(
+            sent_at=now, held_by="", attempt=F("attempt") + 1
         )
         if renewed:
             resend.append(request_id)
