@@ -44,11 +44,13 @@ def batch_sweep(*, now: Any = None) -> dict[str, list[int]]:
        `CJ_WORKER_HEARTBEAT_TIMEOUT_SECONDS` (the worker died), or sent longer ago than its lease
        (`CJ_COMPARISON_LEASE_SECONDS`: its task was lost) is sent again, the same request in the same order; after
        `CJ_MAX_SEND_ATTEMPTS` sends it fails with category `lost` and is counted.
+    5. A round whose comparisons are still `pending` `CJ_WORKER_HEARTBEAT_TIMEOUT_SECONDS` after
+       they were planned (never sent: the broker was down, or the sender died) is sent again.
     """
     from assessments.tasks import round_complete
 
     now = now or timezone.now()
-    report: dict[str, list[int]] = {"driven": [], "failed": [], "resent": [], "lost": []}
+    report: dict[str, list[int]] = {"driven": [], "failed": [], "resent": [], "lost": [], "unsent": []}
     stalled_before = now - timedelta(seconds=settings.CJ_STALL_TIMEOUT_SECONDS)
     # A provider batch job may take hours (up to a day): while beat still polls it, its batch is
     # waiting, not stalled.
@@ -98,8 +100,40 @@ def batch_sweep(*, now: Any = None) -> dict[str, list[int]]:
         logger.warning("Sweeper drives a round whose body never ran", extra={"batch_id": batch_id, "round": round_no})
         transaction.on_commit(partial(round_complete.delay, batch_id, round_no))
         report["driven"].append(batch_id)
+    _rounds_resend_unsent(now=now, report=report)
     _comparisons_resend_expired(now=now, report=report)
     return report
+
+
+def _rounds_resend_unsent(*, now: Any, report: dict[str, list[int]]) -> None:
+    """Send again a round whose sending never happened (the broker was down at publish, or the
+    process died between the commit and the publish): its comparisons are still `pending` well
+    after they were planned. `round_dispatch` locks and takes only pending rows, so a sending
+    that was merely slow is not doubled."""
+    from assessments.services import rounds
+
+    planned_before = now - timedelta(seconds=settings.CJ_WORKER_HEARTBEAT_TIMEOUT_SECONDS)
+    unsent = (
+        Comparison.objects.filter(
+            status=ComparisonStatus.PENDING,
+            created_at__lt=planned_before,
+            batch__state=BatchState.RUNNING,
+            round_no=F("batch__current_round"),
+        )
+        .order_by("pk")
+        .values_list("batch_id", "round_no", "pk")
+    )
+    rounds_unsent: dict[tuple[int, int], list[int]] = {}
+    for batch_id, round_no, comparison_id in unsent:
+        rounds_unsent.setdefault((batch_id, round_no), []).append(comparison_id)
+    report.setdefault("unsent", [])
+    for (batch_id, round_no), comparison_ids in rounds_unsent.items():
+        logger.warning(
+            "Sweeper sends a round that was never sent",
+            extra={"batch_id": batch_id, "round": round_no, "comparisons": len(comparison_ids)},
+        )
+        transaction.on_commit(partial(rounds.round_dispatch, batch_id=batch_id, round_no=round_no, comparison_ids=comparison_ids))
+        report["unsent"].append(batch_id)
 
 
 def _live_provider_jobs(*, since: Any) -> Any:
