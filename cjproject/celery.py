@@ -90,7 +90,7 @@ def _project_logging(**_: Any) -> None:
 @task_prerun.connect
 def _log_context_of_task(task_id: str | None = None, task: Any = None, args: Any = None, kwargs: Any = None, **_: Any) -> None:
     """Every line a task writes carries its Celery task id and name, and the batch and round when
-    the task's arguments name them (the services bind comparison ids as they go)."""
+    the task's arguments name them (the services pass comparison ids with `extra=`)."""
     if task is None or getattr(task.request, "is_eager", False):
         return
     log_context_clear()
@@ -123,5 +123,10 @@ def _comparisons_held(request: Any = None, **_: Any) -> None:
     comparisons are this worker's until it runs them or its heartbeat stops."""
     from assessments.services.leases import comparisons_hold, worker_identity
 
-    if request is not None:
+    if request is None:
+        return
+    try:
         comparisons_hold(task_name=request.name, args=request.args, worker=worker_identity())
+    except Exception:
+        # The database is unreachable: the task still runs; its comparisons fall back to the lease.
+        logging.getLogger(__name__).warning("Comparisons not marked as held", exc_info=True, extra={"task_id": request.id})
