@@ -237,6 +237,9 @@ class Comparison(models.Model):
     llm_request = models.ForeignKey("llmgateway.LLMRequest", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # The worker process (hostname:pid) that received this comparison's call: while its heartbeat
+    # is fresh the call is in hand; once it is stale the sweeper sends the comparison again.
+    held_by = models.CharField(max_length=200, blank=True, default="")
     completed_at = models.DateTimeField(null=True, blank=True)
     # The batch's counters include this result (each result moves them once; see services.results).
     counted = models.BooleanField(default=False)
@@ -266,3 +269,14 @@ class Comparison(models.Model):
 
     def __str__(self) -> str:
         return f"Comparison {self.pk} r{self.round_no} ({self.status})"
+
+
+class WorkerHeartbeat(models.Model):
+    """A worker process's sign of life, written every few seconds while it runs (the sweeper
+    re-sends the comparisons held by a worker whose heartbeat went stale)."""
+
+    worker = models.CharField(max_length=200, unique=True)
+    beat_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.worker} at {self.beat_at:%H:%M:%S}"

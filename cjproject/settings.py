@@ -195,6 +195,8 @@ CELERY_TASK_TIME_LIMIT = _int("CELERY_TASK_TIME_LIMIT", 300, minimum=10)
 CELERY_TASK_SOFT_TIME_LIMIT = int(CELERY_TASK_TIME_LIMIT * 0.9)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery keeps the project's logging (JSON lines, LOGGING below) instead of installing its own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Longest wait a retried LLM call can be scheduled for (Celery countdown, seconds).
 LLM_RETRY_MAX_DELAY = _int("LLM_RETRY_MAX_DELAY", 600, minimum=1)
@@ -230,6 +232,17 @@ CJ_SWEEP_GRACE_SECONDS = _int("CJ_SWEEP_GRACE_SECONDS", 60, minimum=0)
 # a dead worker), at most CJ_MAX_SEND_ATTEMPTS times in all; then it fails (category "lost").
 CJ_COMPARISON_LEASE_SECONDS = _int("CJ_COMPARISON_LEASE_SECONDS", 1800, minimum=60)
 CJ_MAX_SEND_ATTEMPTS = _int("CJ_MAX_SEND_ATTEMPTS", 3, minimum=1)
+# Worker liveness: each worker process writes a heartbeat this often; the comparisons it received
+# are sent again once its heartbeat is older than CJ_WORKER_HEARTBEAT_TIMEOUT_SECONDS (a dead
+# worker costs seconds, not the lease). Beat runs the sweeper every CJ_SWEEP_SECONDS.
+CJ_WORKER_HEARTBEAT_SECONDS = _int("CJ_WORKER_HEARTBEAT_SECONDS", 5, minimum=1)
+CJ_WORKER_HEARTBEAT_TIMEOUT_SECONDS = _int("CJ_WORKER_HEARTBEAT_TIMEOUT_SECONDS", 30, minimum=3)
+CJ_SWEEP_SECONDS = _int("CJ_SWEEP_SECONDS", 10, minimum=1)
+if CJ_WORKER_HEARTBEAT_TIMEOUT_SECONDS < 3 * CJ_WORKER_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        f"CJ_WORKER_HEARTBEAT_TIMEOUT_SECONDS={CJ_WORKER_HEARTBEAT_TIMEOUT_SECONDS} must be at least three heartbeats "
+        f"(3 x CJ_WORKER_HEARTBEAT_SECONDS={CJ_WORKER_HEARTBEAT_SECONDS}): a live worker must not look dead."
+    )
 if CJ_COMPARISON_LEASE_SECONDS >= CJ_STALL_TIMEOUT_SECONDS:
     raise ImproperlyConfigured(
         f"CJ_COMPARISON_LEASE_SECONDS={CJ_COMPARISON_LEASE_SECONDS} must be below CJ_STALL_TIMEOUT_SECONDS="
@@ -370,11 +383,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "cjproject.logging.JsonFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "filters": {"context": {"()": "cjproject.logging.ContextFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "assessments": {"level": LOG_LEVEL},
         "llmgateway": {"level": LOG_LEVEL},
-        "celery": {"level": "WARNING"},
+        # The worker's ready line and its "Task ... received / succeeded" lines are INFO.
+        "celery": {"level": LOG_LEVEL},
     },
 }

@@ -37,7 +37,6 @@ from assessments.services.endings import batch_finish
 from assessments.services.results import batch_counters_refresh
 from assessments.services.rounds import judge_panel_resolve, round_open
 from assessments.services.scoring import BatchScore, batch_score
-from assessments.services.webhooks import batch_webhook_schedule
 from cjproject.errors import Conflict, InvalidInput, invalid_from_pydantic
 from llmgateway.services import comparison_requests_cancel
 
@@ -251,38 +250,26 @@ def batch_cancel(*, batch_id: int) -> bool:
     later are ignored (they find no waiting comparison), and what was judged is scored. False
     when it had already finished."""
     with transaction.atomic():
-        now = timezone.now()
-        cancelled = (
-            Batch.objects.filter(pk=batch_id)
-            .exclude(state__in=TERMINAL_STATES)
-            .update(
-                state=BatchState.CANCELLED,
-                end_reason=EndReason.CANCELLED,
-                end_message="cancelled on request",
-                finished_at=now,
-                updated_at=now,
-            )
-        )
-        if not cancelled:
+        batch = Batch.objects.select_for_update().get(pk=batch_id)
+        if batch.state in TERMINAL_STATES:
             return False
         open_comparisons = Comparison.objects.filter(batch_id=batch_id, status__in=OPEN_COMPARISON_STATES)
         # Calls still queued are withdrawn at the gateway: they never reach the provider (nor the bill).
         withdrawn = comparison_requests_cancel(
             request_ids=list(open_comparisons.exclude(llm_request=None).values_list("llm_request_id", flat=True))
         )
-        waiting = open_comparisons.update(status=ComparisonStatus.CANCELLED, completed_at=now)
-        batch = Batch.objects.select_for_update().get(pk=batch_id)
-        metadata_append(
-            instance=batch,
-            key="events",
-            item={"at": now.isoformat(), "event": "cancelled", "waiting_cancelled": waiting, "calls_withdrawn": withdrawn},
+        waiting = open_comparisons.update(status=ComparisonStatus.CANCELLED, completed_at=timezone.now())
+        batch_finish(
+            batch=batch,
+            state=BatchState.CANCELLED,
+            reason=EndReason.CANCELLED,
+            message="cancelled on request",
+            details={"waiting_cancelled": waiting, "calls_withdrawn": withdrawn},
         )
         # What was judged before the cancel is scored now, so its results show without a rescore.
         batch_counters_refresh(batch_id=batch_id)
         batch.refresh_from_db()
         batch_score(batch=batch)
-        batch_webhook_schedule(batch_id=batch_id)
-    logger.info("Batch cancelled", extra={"batch_id": batch_id, "waiting_cancelled": waiting, "calls_withdrawn": withdrawn})
     return True
 
 

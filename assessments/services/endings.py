@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -17,23 +18,33 @@ from assessments.services.webhooks import batch_webhook_schedule
 logger = logging.getLogger(__name__)
 
 
-def batch_finish(*, batch: Batch, state: str, reason: str, message: str) -> None:
-    """End a batch that has not ended yet (a conditional UPDATE): state, reason, event, metric, webhook."""
+def batch_finish(*, batch: Batch, state: str, reason: str, message: str, details: dict[str, Any] | None = None) -> bool:
+    """End a batch that has not ended yet: the one path for every end state (completed, failed,
+    cancelled, stalled).
+
+    A conditional UPDATE sets state, end reason, message and finish time; only the caller whose
+    UPDATE changed the row goes on to append the event (with `details`), count
+    `cj_batches_finished_total{state, end_reason}`, write one log line and schedule the webhook.
+    Returns False when the batch had already ended (nothing is written).
+    """
+    now = timezone.now()
     finished = (
         Batch.objects.filter(pk=batch.pk)
         .exclude(state__in=TERMINAL_STATES)
-        .update(state=state, end_reason=reason, end_message=message, finished_at=timezone.now(), updated_at=timezone.now())
+        .update(state=state, end_reason=reason, end_message=message, finished_at=now, updated_at=now)
     )
     if not finished:
-        return
+        return False
     started_at = Batch.objects.values_list("started_at", flat=True).get(pk=batch.pk)
     metrics.record(
         counters={"cj_batches_finished_total": {"state": state, "end_reason": reason}},
-        durations={"cj_batch_duration_seconds": (timezone.now() - started_at).total_seconds()} if started_at else None,
+        durations={"cj_batch_duration_seconds": (now - started_at).total_seconds()} if started_at else None,
     )
-    metadata_append(instance=batch, key="events", item={"at": timezone.now().isoformat(), "event": state, "end_reason": reason})
-    logger.info("Batch finished", extra={"batch_id": batch.pk, "state": state, "end_reason": reason})
+    details = details or {}
+    metadata_append(instance=batch, key="events", item={"at": now.isoformat(), "event": state, "end_reason": reason, **details})
+    logger.info("Batch finished", extra={"batch_id": batch.pk, "state": state, "end_reason": reason, **details})
     batch_webhook_schedule(batch_id=batch.pk)
+    return True
 
 
 def batch_conclude(*, batch: Batch, reason: str, score: BatchScore | None, round_no: int) -> None:

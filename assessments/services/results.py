@@ -17,7 +17,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from assessments import metrics
-from assessments.models import OPEN_COMPARISON_STATES, Batch, Comparison, ComparisonStatus
+from assessments.models import OPEN_COMPARISON_STATES, Batch, BatchState, Comparison, ComparisonStatus
 from assessments.schemas import CJLLMComparisonMetadata
 from llmgateway.schemas import ComparisonResult
 
@@ -72,11 +72,32 @@ def comparison_record(*, result: ComparisonResult | dict[str, Any]) -> bool:
                 cost_usd=fields["cost_usd"],
             )
         )
+        transaction.on_commit(partial(round_close_if_done, batch_id=meta.batch_id, comparison_id=meta.comparison_id))
     if not recorded:
         logger.info("Duplicate result ignored", extra={"batch_id": meta.batch_id, "comparison_id": meta.comparison_id})
         return False
     metrics.record(counters={"cj_comparisons_recorded_total": {"status": fields["status"]}})
     return True
+
+
+def round_close_if_done(*, batch_id: int, comparison_id: int) -> None:
+    """Score the round now if this result was its last open comparison, whoever sent it.
+
+    The chord body does the same for results of the round's first sending; a comparison the
+    sweeper sent again is outside the chord, so without this its round would wait for the
+    sweeper. `round_complete` claims the round, so a second body is skipped. In process (eager)
+    the chord body always runs: nothing to do.
+    """
+    from assessments.tasks import round_complete
+
+    if round_complete.app.conf.task_always_eager:
+        return
+    round_no = Comparison.objects.values_list("round_no", flat=True).get(pk=comparison_id)
+    waiting = Batch.objects.filter(pk=batch_id, state=BatchState.RUNNING, current_round=round_no).exists()
+    still_open = Comparison.objects.filter(batch_id=batch_id, round_no=round_no, status__in=OPEN_COMPARISON_STATES)
+    if waiting and not still_open.exists():
+        logger.info("Round's last result landed", extra={"batch_id": batch_id, "round": round_no, "comparison_id": comparison_id})
+        round_complete.delay(batch_id, round_no)
 
 
 def batch_counters_bump(*, batch_id: int, comparison_id: int, succeeded: bool, cost_usd: Decimal) -> None:

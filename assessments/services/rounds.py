@@ -214,10 +214,18 @@ def round_dispatch(*, batch_id: int, round_no: int, comparison_ids: Sequence[int
     header = comparison_signatures(request_ids=sent_ids, batching_mode=batching_mode)
     body = round_complete_task.si(batch_id, round_no)
     logger.info("Round sent", extra={"batch_id": batch_id, "round": round_no, "comparisons": len(sent_ids)})
-    if header:
-        chord(header)(body)
-    else:
-        body.delay()
+    try:
+        if header:
+            chord(header)(body)
+        else:
+            body.delay()
+    except Exception:
+        # The broker refused the round (down at publish): nothing was sent. Back to pending, so
+        # the sweeper sends it again in seconds instead of waiting for the lease.
+        Comparison.objects.filter(pk__in=[c.pk for c in comparisons], status=ComparisonStatus.SENT).update(
+            status=ComparisonStatus.PENDING, sent_at=None
+        )
+        logger.exception("Round could not be sent; the sweeper sends it again", extra={"batch_id": batch_id, "round": round_no})
 
 
 def round_complete(*, batch_id: int, round_no: int) -> None:

@@ -13,10 +13,17 @@ from django.db.models import Count, Exists, F, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from assessments.metadata import metadata_append
-from assessments.models import OPEN_COMPARISON_STATES, Batch, BatchState, Comparison, ComparisonStatus, EndReason
+from assessments.models import (
+    OPEN_COMPARISON_STATES,
+    Batch,
+    BatchState,
+    Comparison,
+    ComparisonStatus,
+    EndReason,
+    WorkerHeartbeat,
+)
+from assessments.services.endings import batch_finish
 from assessments.services.results import batch_counters_refresh
-from assessments.services.webhooks import batch_webhook_schedule
 from llmgateway.models import ProviderBatchJob
 from llmgateway.services import comparison_signatures
 from llmgateway.vocabulary import PER_REQUEST
@@ -33,14 +40,17 @@ def batch_sweep(*, now: Any = None) -> dict[str, list[int]]:
        and its body is run again.
     3. A running or scoring batch with no progress for `CJ_STALL_TIMEOUT_SECONDS`: failed, with
        end reason `stalled` and a message; its open comparisons are cancelled.
-    4. A comparison sent longer ago than its lease (`CJ_COMPARISON_LEASE_SECONDS`: its task was
-       lost, or its worker died) is sent again, the same request in the same order; after
+    4. A comparison held by a worker process whose heartbeat is older than
+       `CJ_WORKER_HEARTBEAT_TIMEOUT_SECONDS` (the worker died), or sent longer ago than its lease
+       (`CJ_COMPARISON_LEASE_SECONDS`: its task was lost) is sent again, the same request in the same order; after
        `CJ_MAX_SEND_ATTEMPTS` sends it fails with category `lost` and is counted.
+    5. A round whose comparisons are still `pending` `CJ_WORKER_HEARTBEAT_TIMEOUT_SECONDS` after
+       they were planned (never sent: the broker was down, or the sender died) is sent again.
     """
     from assessments.tasks import round_complete
 
     now = now or timezone.now()
-    report: dict[str, list[int]] = {"driven": [], "failed": [], "resent": [], "lost": []}
+    report: dict[str, list[int]] = {"driven": [], "failed": [], "resent": [], "lost": [], "unsent": []}
     stalled_before = now - timedelta(seconds=settings.CJ_STALL_TIMEOUT_SECONDS)
     # A provider batch job may take hours (up to a day): while beat still polls it, its batch is
     # waiting, not stalled.
@@ -53,21 +63,24 @@ def batch_sweep(*, now: Any = None) -> dict[str, list[int]]:
     )
     for batch in stalled:
         with transaction.atomic():
-            failed = Batch.objects.filter(
-                pk=batch.pk, state__in=[BatchState.RUNNING, BatchState.SCORING], updated_at__lt=stalled_before
-            ).update(
-                state=BatchState.FAILED,
-                end_reason=EndReason.STALLED,
-                finished_at=now,
-                updated_at=now,
-                end_message=f"no progress for {settings.CJ_STALL_TIMEOUT_SECONDS} s; failed by the sweeper",
+            # Locked and checked again: progress made since the query keeps the batch alive.
+            locked = (
+                Batch.objects.select_for_update()
+                .filter(pk=batch.pk, state__in=[BatchState.RUNNING, BatchState.SCORING], updated_at__lt=stalled_before)
+                .first()
             )
-            if failed:
-                batch.comparisons.filter(status__in=OPEN_COMPARISON_STATES).update(status=ComparisonStatus.CANCELLED)
-                metadata_append(
-                    instance=batch, key="events", item={"at": now.isoformat(), "event": "failed", "end_reason": "stalled"}
-                )
-                batch_webhook_schedule(batch_id=batch.pk)
+            if locked is None:
+                continue
+            cancelled = locked.comparisons.filter(status__in=OPEN_COMPARISON_STATES).update(
+                status=ComparisonStatus.CANCELLED, completed_at=now
+            )
+            if batch_finish(
+                batch=locked,
+                state=BatchState.FAILED,
+                reason=EndReason.STALLED,
+                message=f"no progress for {settings.CJ_STALL_TIMEOUT_SECONDS} s; failed by the sweeper",
+                details={"waiting_cancelled": cancelled},
+            ):
                 report["failed"].append(batch.pk)
     Batch.objects.filter(
         state=BatchState.SCORING, updated_at__lt=now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
@@ -87,8 +100,40 @@ def batch_sweep(*, now: Any = None) -> dict[str, list[int]]:
         logger.warning("Sweeper drives a round whose body never ran", extra={"batch_id": batch_id, "round": round_no})
         transaction.on_commit(partial(round_complete.delay, batch_id, round_no))
         report["driven"].append(batch_id)
+    _rounds_resend_unsent(now=now, report=report)
     _comparisons_resend_expired(now=now, report=report)
     return report
+
+
+def _rounds_resend_unsent(*, now: Any, report: dict[str, list[int]]) -> None:
+    """Send again a round whose sending never happened (the broker was down at publish, or the
+    process died between the commit and the publish): its comparisons are still `pending` well
+    after they were planned. `round_dispatch` locks and takes only pending rows, so a sending
+    that was merely slow is not doubled."""
+    from assessments.services import rounds
+
+    planned_before = now - timedelta(seconds=settings.CJ_WORKER_HEARTBEAT_TIMEOUT_SECONDS)
+    unsent = (
+        Comparison.objects.filter(
+            status=ComparisonStatus.PENDING,
+            created_at__lt=planned_before,
+            batch__state=BatchState.RUNNING,
+            round_no=F("batch__current_round"),
+        )
+        .order_by("pk")
+        .values_list("batch_id", "round_no", "pk")
+    )
+    rounds_unsent: dict[tuple[int, int], list[int]] = {}
+    for batch_id, round_no, comparison_id in unsent:
+        rounds_unsent.setdefault((batch_id, round_no), []).append(comparison_id)
+    report.setdefault("unsent", [])
+    for (batch_id, round_no), comparison_ids in rounds_unsent.items():
+        logger.warning(
+            "Sweeper sends a round that was never sent",
+            extra={"batch_id": batch_id, "round": round_no, "comparisons": len(comparison_ids)},
+        )
+        transaction.on_commit(partial(rounds.round_dispatch, batch_id=batch_id, round_no=round_no, comparison_ids=comparison_ids))
+        report["unsent"].append(batch_id)
 
 
 def _live_provider_jobs(*, since: Any) -> Any:
@@ -104,10 +149,13 @@ def _live_provider_jobs(*, since: Any) -> Any:
 def _comparisons_resend_expired(*, now: Any, report: dict[str, list[int]]) -> None:
     """Re-send comparisons whose lease expired; fail those sent too often (category `lost`)."""
     lease_before = now - timedelta(seconds=settings.CJ_COMPARISON_LEASE_SECONDS)
+    # Held by a worker process whose heartbeat stopped: it died with the call (or its countdown) in hand.
+    alive = WorkerHeartbeat.objects.filter(
+        worker=OuterRef("held_by"), beat_at__gte=now - timedelta(seconds=settings.CJ_WORKER_HEARTBEAT_TIMEOUT_SECONDS)
+    )
+    due = Q(sent_at__lt=lease_before) | (~Q(held_by="") & ~Exists(alive))
     expired = (
-        Comparison.objects.filter(
-            status=ComparisonStatus.SENT, sent_at__lt=lease_before, batch__state=BatchState.RUNNING, llm_request__isnull=False
-        )
+        Comparison.objects.filter(due, status=ComparisonStatus.SENT, batch__state=BatchState.RUNNING, llm_request__isnull=False)
         # Items of a provider batch job still being polled are not lost: sending them again
         # would pay for them twice.
         .exclude(llm_request__batch_job__in=_live_provider_jobs(since=lease_before))
@@ -127,8 +175,8 @@ def _comparisons_resend_expired(*, now: Any, report: dict[str, list[int]]) -> No
                     batch_counters_refresh(batch_id=batch_id)
                     report["lost"].append(comparison_id)
             continue
-        renewed = Comparison.objects.filter(pk=comparison_id, status=ComparisonStatus.SENT, sent_at__lt=lease_before).update(
-            sent_at=now, attempt=F("attempt") + 1
+        renewed = Comparison.objects.filter(due, pk=comparison_id, status=ComparisonStatus.SENT).update(
+            sent_at=now, held_by="", attempt=F("attempt") + 1
         )
         if renewed:
             resend.append(request_id)

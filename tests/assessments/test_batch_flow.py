@@ -112,6 +112,36 @@ def test_the_sweeper_drives_a_round_whose_body_never_ran(owner, monkeypatch, set
     assert (done.state, done.end_reason) == ("completed", "budget_exhausted")
 
 
+def test_a_round_that_was_never_sent_is_sent_again_by_the_sweeper_in_seconds(owner, monkeypatch, settings):
+    monkeypatch.setattr(rounds, "round_dispatch", lambda **kwargs: None)  # the sender died after the commit
+    batch = services.batch_create(owner=owner, request={"essays": essays(4)})
+    services.batch_start(batch_id=batch.pk)
+    monkeypatch.undo()
+    assert services.batch_sweep()["unsent"] == []  # just planned: its sending may still be under way
+    soon = timezone.now() + timedelta(seconds=settings.CJ_WORKER_HEARTBEAT_TIMEOUT_SECONDS + 1)
+    assert services.batch_sweep(now=soon)["unsent"] == [batch.pk]
+    done = Batch.objects.get(pk=batch.pk)
+    assert done.state == "completed"
+    assert done.comparisons_succeeded == done.comparisons_planned
+
+
+def test_a_round_the_broker_refused_goes_back_to_pending_and_is_sent_again(owner, monkeypatch, settings):
+    def broker_down(header):
+        raise ConnectionError("broker unavailable")
+
+    monkeypatch.setattr(rounds, "chord", broker_down)
+    batch = services.batch_create(owner=owner, request={"essays": essays(4)})
+    services.batch_start(batch_id=batch.pk)
+    refused = Batch.objects.get(pk=batch.pk)
+    assert refused.state == "running"
+    assert refused.comparisons.exclude(status="pending").count() == 0
+    monkeypatch.undo()
+    soon = timezone.now() + timedelta(seconds=settings.CJ_WORKER_HEARTBEAT_TIMEOUT_SECONDS + 1)
+    assert services.batch_sweep(now=soon)["unsent"] == [batch.pk]
+    done = Batch.objects.get(pk=batch.pk)
+    assert done.state == "completed" and done.comparisons_succeeded == done.comparisons_planned
+
+
 def test_the_sweeper_fails_a_batch_that_stopped_progressing(owner, monkeypatch, settings):
     monkeypatch.setattr(rounds, "round_dispatch", lambda **kwargs: None)  # nothing is ever sent
     batch = services.batch_create(owner=owner, request={"essays": essays(4)})
