@@ -334,7 +334,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "cjproject.api.Pagination",
     "EXCEPTION_HANDLER": "cjproject.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["cjproject.parsers.StrictJSONParser"],
 }
 # Throttle counters are shared by every web process through Redis when there is one.
 CACHES = {

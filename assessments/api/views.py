@@ -399,7 +399,7 @@ class BatchComparisonsView(generics.ListAPIView):
         if status_ is not None and status_ not in ComparisonStatus.values:
             fields["status"] = [f"{status_!r} is not a status; choose one of: {', '.join(ComparisonStatus.values)}"]
         round_no = params.get("round") or None
-        if round_no is not None and not (round_no.isdigit() and int(round_no) >= 1):
+        if round_no is not None and not (round_no.isascii() and round_no.isdecimal() and int(round_no) >= 1):
             fields["round"] = ["a round number, 1 or more"]
         if fields:
             raise InvalidInput("invalid query", fields=fields)
