@@ -7,7 +7,6 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import RequestFactory
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
@@ -26,7 +25,7 @@ def _token(username: str, *args: str) -> str:
 
 def test_a_token_from_the_command_authenticates_and_rotating_it_revokes_the_old_one(owner):
     key = _token("owner")
-    assert key == _token("owner") and len(key) == 40
+    assert key.startswith("cj_") and len(key) > 40
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert client.get("/api/v1/batches").status_code == 200
@@ -45,15 +44,6 @@ def test_a_session_login_works_for_the_browsable_api(owner):
     client = APIClient()
     assert client.login(username="owner", password="owner-pass-123")
     assert client.get("/api/v1/assignments").status_code == 200
-
-
-def test_admins_create_tokens_in_the_admin(django_user_model, owner):
-    admin = django_user_model.objects.create_superuser(username="root", password="root-pass-123")
-    client = APIClient()
-    client.force_login(admin)
-    assert client.get("/admin/authtoken/tokenproxy/add/").status_code == 200
-    client.post("/admin/authtoken/tokenproxy/add/", {"user": owner.pk})
-    assert Token.objects.filter(user=owner).exists()
 
 
 def test_anonymous_callers_get_a_401_with_the_scheme_to_use(as_anonymous):

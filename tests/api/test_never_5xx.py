@@ -4,7 +4,6 @@ leaving no rows behind; results never carry NaN or infinity."""
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 
@@ -182,7 +181,8 @@ def test_finding_10_a_prompt_or_rubric_over_the_limit_is_a_400(as_owner, field, 
     response = as_owner.post("/api/v1/batches", {"essays": essays(2), field: "x" * (PROMPT_MAX_CHARS + 1)}, format="json")
     assert response.status_code == 400
     assert field in error_of(response)["fields"]
-    response = as_owner.post("/api/v1/assignments", {"title": "t", "student_prompt": "p", field: "x" * (PROMPT_MAX_CHARS + 1)}, format="json")
+    response = as_owner.post(
+        "/api/v1/assignments", {"title": "t", "student_prompt": "p", field: "x" * (PROMPT_MAX_CHARS + 1)}, format="json"
+    )
     assert response.status_code == 400
     assert field in error_of(response)["fields"]
-
