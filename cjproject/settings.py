@@ -8,6 +8,7 @@ Invalid values stop start-up with an `ImproperlyConfigured` error naming the var
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -300,6 +301,14 @@ LLM_BATCH_POLL_SECONDS = _int("LLM_BATCH_POLL_SECONDS", 60, minimum=1)
 LLM_METRICS_SNAPSHOT_SECONDS = _int("LLM_METRICS_SNAPSHOT_SECONDS", 60, minimum=5)
 # HMAC-SHA256 key of the webhooks of POST /api/v1/comparison (none: webhooks are refused).
 LLM_WEBHOOK_SECRET = env.str("LLM_WEBHOOK_SECRET", default="")
+# Networks (CIDRs, comma-separated) a webhook may reach although they are not public: loopback,
+# private, link-local ... are refused otherwise (the SSRF guard of cjproject.webhooks).
+CJ_WEBHOOK_ALLOWED_NETWORKS = env.list("CJ_WEBHOOK_ALLOWED_NETWORKS", default=[])
+for _cidr in CJ_WEBHOOK_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_cidr, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"CJ_WEBHOOK_ALLOWED_NETWORKS: {_cidr!r} is not a network (e.g. 10.0.0.0/8)") from None
 
 # --- HTTP API ----------------------------------------------------------------------------------
 # Limits of a batch sent over the API (400 naming the limit) and of any request body (413).

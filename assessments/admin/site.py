@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.exceptions import NotRegistered
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -682,7 +683,7 @@ try:  # DRF's own Tokens page would list plain keys; there are none left (0004_a
     from rest_framework.authtoken.models import TokenProxy
 
     admin.site.unregister(TokenProxy)
-except admin.sites.NotRegistered:  # pragma: no cover - DRF's admin not loaded
+except NotRegistered:  # pragma: no cover - DRF's admin not loaded
     pass
 
 

@@ -34,6 +34,7 @@ from assessments.results.schema import EXPORT_COLUMNS, SCHEMA_NAME, SCHEMA_VERSI
 from assessments.results.writers import batch_results_csv_stream, batch_results_json_stream
 from cjproject.api import IDEMPOTENCY_HEADER, APIError, Idempotency, error_responses, request_user
 from cjproject.errors import Conflict, InvalidInput, fields_from_pydantic
+from cjproject.webhooks import webhook_url_refusal
 
 ASSIGNMENTS = "assignments"
 BATCHES = "batches"
@@ -303,6 +304,8 @@ class BatchListCreateView(generics.ListCreateAPIView):
             raise InvalidInput(
                 "webhooks are off", fields={"webhook_url": ["this server signs no webhooks (LLM_WEBHOOK_SECRET unset)"]}
             )
+        if body.webhook_url and (refused := webhook_url_refusal(str(body.webhook_url))):
+            raise InvalidInput("webhook URL refused", fields={"webhook_url": [refused]})
         try:
             batch = services.batch_submit(
                 owner=request_user(request),

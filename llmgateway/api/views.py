@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 
 from cjproject.api import IDEMPOTENCY_HEADER, Idempotency, error_response, error_responses
 from cjproject.errors import InvalidInput, fields_from_pydantic
+from cjproject.webhooks import webhook_url_refusal
 from llmgateway import selectors, services
 from llmgateway.collector import RedisCollector
 from llmgateway.metrics import EXTRA_COLLECTORS
@@ -113,6 +114,8 @@ class ComparisonCreateView(GatewayAPIView):
             raise InvalidInput(
                 "webhooks are off", fields={"webhook_url": ["this server signs no webhooks (LLM_WEBHOOK_SECRET unset)"]}
             )
+        if body.webhook_url and (refused := webhook_url_refusal(str(body.webhook_url))):
+            raise InvalidInput("webhook URL refused", fields={"webhook_url": [refused]})
         idempotency = Idempotency.of(request)
         if idempotency.key and (
             existing := selectors.comparison_request_by_key(owner=request.user, idempotency_key=idempotency.key)
