@@ -329,7 +329,14 @@ for _name, _rate in (("API_THROTTLE_USER_RATE", API_THROTTLE_USER_RATE), ("API_T
     if not _count.isdigit() or int(_count) < 1 or _period not in ("second", "minute", "hour", "day"):
         raise ImproperlyConfigured(f"{_name}={_rate!r} is not a rate; use e.g. 600/minute (per second, minute, hour or day).")
 
+# Reverse proxies in front of the web process that append to X-Forwarded-For (0: the header is
+# ignored and the client address is the connection's, so a client cannot pick its own address).
+API_TRUSTED_PROXY_COUNT = _int("API_TRUSTED_PROXY_COUNT", 0, minimum=0)
+# Failed token authentications per client address and minute before a 429 (guessing keys).
+API_AUTH_FAILURES_PER_MINUTE = _int("API_AUTH_FAILURES_PER_MINUTE", 20, minimum=1)
+
 REST_FRAMEWORK = {
+    "NUM_PROXIES": API_TRUSTED_PROXY_COUNT,
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "assessments.api.authentication.HashedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",

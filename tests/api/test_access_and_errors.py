@@ -129,3 +129,27 @@ def test_a_grader_who_is_staff_for_the_admin_still_sees_only_their_own_batches(o
     client = client_for(grader)
     assert client.get(f"/api/v1/batches/{theirs.pk}").status_code == 404
     assert client.get("/api/v1/batches").json()["count"] == 0
+
+
+def test_finding_8_x_forwarded_for_does_not_reset_the_anonymous_limit(monkeypatch, as_anonymous):
+    monkeypatch.setattr(AnonRateThrottle, "THROTTLE_RATES", {"user": "2/minute", "anon": "1/minute"})
+    statuses = [as_anonymous.get("/api/v1/models", HTTP_X_FORWARDED_FOR=f"203.0.113.{n}").status_code for n in range(3)]
+    assert statuses == [200, 429, 429]
+
+
+def test_finding_8_x_forwarded_for_counts_behind_a_trusted_proxy(monkeypatch, as_anonymous, settings):
+    from rest_framework.settings import api_settings
+
+    monkeypatch.setattr(AnonRateThrottle, "THROTTLE_RATES", {"user": "2/minute", "anon": "1/minute"})
+    monkeypatch.setattr(api_settings, "NUM_PROXIES", 1)
+    first = as_anonymous.get("/api/v1/models", HTTP_X_FORWARDED_FOR="203.0.113.1")
+    second = as_anonymous.get("/api/v1/models", HTTP_X_FORWARDED_FOR="203.0.113.2")
+    assert (first.status_code, second.status_code) == (200, 200)
+
+
+def test_finding_8_invalid_tokens_are_throttled_by_address(as_anonymous, settings):
+    settings.API_AUTH_FAILURES_PER_MINUTE = 3
+    as_anonymous.credentials(HTTP_AUTHORIZATION="Token guessed-key")
+    statuses = [as_anonymous.get("/api/v1/batches").status_code for _ in range(5)]
+    assert statuses == [401, 401, 401, 429, 429]
+    assert error_of(as_anonymous.get("/api/v1/batches"))["code"] == "throttled"
