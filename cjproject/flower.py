@@ -23,7 +23,7 @@ def main(argv: list[str]) -> int:
     if problem is not None:
         print(problem, file=sys.stderr)
         return 2
-    os.execv(sys.executable, [sys.executable, "-m", "celery", "-A", "cjproject", "flower", *argv])
+    os.execv(sys.executable, [sys.executable, "-m", "celery", "-A", "cjproject", "flower", *argv])  # noqa: S606 - fixed program, no shell
     return 0  # pragma: no cover - execv does not return
 
 
