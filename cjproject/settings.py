@@ -335,6 +335,9 @@ API_TRUSTED_PROXY_COUNT = _int("API_TRUSTED_PROXY_COUNT", 0, minimum=0)
 # Failed token authentications per client address and minute before a 429 (guessing keys).
 API_AUTH_FAILURES_PER_MINUTE = _int("API_AUTH_FAILURES_PER_MINUTE", 20, minimum=1)
 
+# Failed admin logins for one username from one address before a lockout, and its length.
+ADMIN_LOGIN_MAX_FAILURES = _int("ADMIN_LOGIN_MAX_FAILURES", 5, minimum=1)
+ADMIN_LOGIN_LOCKOUT_SECONDS = _int("ADMIN_LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
 # Bearer token Prometheus sends for GET /metrics; unset: /metrics answers only this host (loopback).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
