@@ -349,8 +349,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.UserRateThrottle",
-        "rest_framework.throttling.AnonRateThrottle",
+        "cjproject.throttling.AtomicUserRateThrottle",
+        "cjproject.throttling.AtomicAnonRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {"user": API_THROTTLE_USER_RATE, "anon": API_THROTTLE_ANON_RATE},
     "DEFAULT_PAGINATION_CLASS": "cjproject.api.Pagination",

@@ -153,3 +153,32 @@ def test_finding_8_invalid_tokens_are_throttled_by_address(as_anonymous, setting
     statuses = [as_anonymous.get("/api/v1/batches").status_code for _ in range(5)]
     assert statuses == [401, 401, 401, 429, 429]
     assert error_of(as_anonymous.get("/api/v1/batches"))["code"] == "throttled"
+
+
+def test_finding_8_the_user_limit_holds_under_concurrency(monkeypatch, owner):
+    import threading
+
+    from rest_framework.test import APIRequestFactory, force_authenticate
+
+    from cjproject.throttling import AtomicUserRateThrottle
+
+    monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"user": "100/minute", "anon": "100/minute"})
+    monkeypatch.setattr("cjproject.throttling.time.time", lambda: 1_800_000_010.0)  # one window throughout
+    request = APIRequestFactory().get("/api/v1/batches")
+    force_authenticate(request, user=owner)
+    request.user = owner
+    allowed: list[bool] = []
+    lock = threading.Lock()
+
+    def hammer() -> None:
+        for _ in range(40):
+            verdict = AtomicUserRateThrottle().allow_request(request, None)
+            with lock:
+                allowed.append(verdict)
+
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(allowed) == 320 and sum(allowed) == 100
