@@ -11,6 +11,11 @@ from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, User
 
 
 class _AtomicWindow(SimpleRateThrottle):
+    # Set by SimpleRateThrottle.__init__ from the rate.
+    num_requests: int
+    duration: int
+    _wait: int = 0
+
     def allow_request(self, request: Any, view: Any) -> bool:
         if self.rate is None:
             return True
@@ -30,7 +35,7 @@ class _AtomicWindow(SimpleRateThrottle):
         return count <= self.num_requests
 
     def wait(self) -> float | None:
-        return max(1, getattr(self, "_wait", self.duration))
+        return max(1, self._wait)
 
 
 class AtomicUserRateThrottle(_AtomicWindow, UserRateThrottle):
