@@ -30,6 +30,8 @@ __all__ = [
 
 _ID_PATTERN = re.compile(r"^[^\x00-\x1f\x7f]+$")
 ESSAY_TEXT_MAX_CHARS = 100_000
+# The task and the rubric travel with every comparison: a page or two, not a book.
+PROMPT_MAX_CHARS = 20_000
 ANCHOR_ID_PREFIX = "anchor:"
 
 
@@ -87,8 +89,8 @@ class CJAssessmentRequestData(Contract):
     grade_scale: str | None = None
     custom_grades: list[str] | None = None
     anchors: list[AnchorInput] = Field(default_factory=list)
-    student_prompt: str = ""
-    instructions: str = ""
+    student_prompt: str = Field(default="", max_length=PROMPT_MAX_CHARS)
+    instructions: str = Field(default="", max_length=PROMPT_MAX_CHARS)
     language: str = Field(default="en", min_length=2, max_length=16)
     course_code: str = Field(default="", max_length=64)
     user_id: int | None = None

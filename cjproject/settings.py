@@ -8,6 +8,7 @@ Invalid values stop start-up with an `ImproperlyConfigured` error naming the var
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -313,6 +314,14 @@ LLM_BATCH_POLL_SECONDS = _int("LLM_BATCH_POLL_SECONDS", 60, minimum=1)
 LLM_METRICS_SNAPSHOT_SECONDS = _int("LLM_METRICS_SNAPSHOT_SECONDS", 60, minimum=5)
 # HMAC-SHA256 key of the webhooks of POST /api/v1/comparison (none: webhooks are refused).
 LLM_WEBHOOK_SECRET = env.str("LLM_WEBHOOK_SECRET", default="")
+# Networks (CIDRs, comma-separated) a webhook may reach although they are not public: loopback,
+# private, link-local ... are refused otherwise (the SSRF guard of cjproject.webhooks).
+CJ_WEBHOOK_ALLOWED_NETWORKS = env.list("CJ_WEBHOOK_ALLOWED_NETWORKS", default=[])
+for _cidr in CJ_WEBHOOK_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_cidr, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"CJ_WEBHOOK_ALLOWED_NETWORKS: {_cidr!r} is not a network (e.g. 10.0.0.0/8)") from None
 
 # --- HTTP API ----------------------------------------------------------------------------------
 # Limits of a batch sent over the API (400 naming the limit) and of any request body (413).
@@ -333,21 +342,34 @@ for _name, _rate in (("API_THROTTLE_USER_RATE", API_THROTTLE_USER_RATE), ("API_T
     if not _count.isdigit() or int(_count) < 1 or _period not in ("second", "minute", "hour", "day"):
         raise ImproperlyConfigured(f"{_name}={_rate!r} is not a rate; use e.g. 600/minute (per second, minute, hour or day).")
 
+# Reverse proxies in front of the web process that append to X-Forwarded-For (0: the header is
+# ignored and the client address is the connection's, so a client cannot pick its own address).
+API_TRUSTED_PROXY_COUNT = _int("API_TRUSTED_PROXY_COUNT", 0, minimum=0)
+# Failed token authentications per client address and minute before a 429 (guessing keys).
+API_AUTH_FAILURES_PER_MINUTE = _int("API_AUTH_FAILURES_PER_MINUTE", 20, minimum=1)
+
+# Failed admin logins for one username from one address before a lockout, and its length.
+ADMIN_LOGIN_MAX_FAILURES = _int("ADMIN_LOGIN_MAX_FAILURES", 5, minimum=1)
+ADMIN_LOGIN_LOCKOUT_SECONDS = _int("ADMIN_LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+# Bearer token Prometheus sends for GET /metrics; unset: /metrics answers only this host (loopback).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
 REST_FRAMEWORK = {
+    "NUM_PROXIES": API_TRUSTED_PROXY_COUNT,
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "assessments.api.authentication.HashedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.UserRateThrottle",
-        "rest_framework.throttling.AnonRateThrottle",
+        "cjproject.throttling.AtomicUserRateThrottle",
+        "cjproject.throttling.AtomicAnonRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {"user": API_THROTTLE_USER_RATE, "anon": API_THROTTLE_ANON_RATE},
     "DEFAULT_PAGINATION_CLASS": "cjproject.api.Pagination",
     "EXCEPTION_HANDLER": "cjproject.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["cjproject.parsers.StrictJSONParser"],
 }
 # Throttle counters are shared by every web process through Redis when there is one.
 CACHES = {

@@ -35,7 +35,7 @@ JUSTIFICATION_MAX_CHARS = 2000
 
 
 class Contract(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class LLMConfigOverrides(Contract):

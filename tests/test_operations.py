@@ -1,7 +1,9 @@
 """Operations files: every Procfile process runs in docker-compose.yml with the same command."""
 
+import os
 from pathlib import Path
 
+import pytest
 import yaml
 
 from cjproject.celery import app
@@ -62,3 +64,20 @@ def test_celery_routes_and_beat_name_real_tasks():
         assert name in app.tasks, name
     assert app.conf.task_serializer == "json" and app.conf.accept_content == ["json"]
     assert app.conf.task_acks_late and app.conf.task_reject_on_worker_lost
+
+
+@pytest.mark.parametrize("value", ["", "admin", "admin:", ":secret"])
+def test_finding_9_flower_refuses_to_start_without_a_password(value):
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "FLOWER_BASIC_AUTH"} | ({"FLOWER_BASIC_AUTH": value} if value else {})
+    done = subprocess.run(
+        [sys.executable, "-m", "cjproject.flower"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 2 and "FLOWER_BASIC_AUTH" in done.stderr
+
+
+def test_finding_9_the_procfile_and_compose_start_flower_through_the_check():
+    assert _procfile()["flower"].startswith("python -m cjproject.flower")
+    assert _compose()["services"]["flower"]["command"].startswith("python -m cjproject.flower")

@@ -1,4 +1,4 @@
 """The graders' interface in the Django admin: `site` (the ModelAdmins, registered on import),
-`forms` (uploads, the batch form), `views` (what the pages say in words)."""
+`forms` (uploads, the batch form), `views` (what the pages say in words), `lockout` (failed logins)."""
 
-from assessments.admin import site  # noqa: F401 - registers the ModelAdmins
+from assessments.admin import lockout, site  # noqa: F401 - registers the ModelAdmins and the login lockout

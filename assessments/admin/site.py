@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.exceptions import NotRegistered
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -35,6 +36,7 @@ from assessments.admin.forms import (
 )
 from assessments.models import (
     AnchorEssay,
+    ApiToken,
     Assignment,
     Batch,
     BatchState,
@@ -818,3 +820,41 @@ class ComparisonAdmin(OwnedQuerysetMixin, ReadOnlyMixin, admin.ModelAdmin):
     @admin.display(description="judge")
     def judge_label(self, comparison: Comparison) -> str:
         return comparison.judge or f"{comparison.provider}/{comparison.model}".strip("/")
+
+
+# --- API tokens: hashed at rest; the key is shown once, when the token is added -----------------
+
+try:  # DRF's own Tokens page would list plain keys; there are none left (0004_api_tokens)
+    from rest_framework.authtoken.models import TokenProxy
+
+    admin.site.unregister(TokenProxy)
+except NotRegistered:  # pragma: no cover - DRF's admin not loaded
+    pass
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("name", "user", "prefix_shown", "created_at", "expires_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "user__username", "prefix")
+    fields = ("user", "name", "expires_at", "revoked_at", "prefix_shown", "created_at", "last_used_at")
+    readonly_fields = ("prefix_shown", "created_at", "last_used_at")
+    actions = ["revoke"]
+
+    @admin.display(description="key starts with")
+    def prefix_shown(self, token: ApiToken) -> str:
+        return f"{token.prefix}…" if token.prefix else "-"
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        token, key = services.api_token_create(user=obj.user, name=obj.name, expires_at=obj.expires_at)
+        obj.pk, obj.prefix, obj.digest, obj.created_at = token.pk, token.prefix, token.digest, token.created_at
+        messages.warning(request, f"The new token's key, shown this once (only its digest is kept): {key}")
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        for token in queryset:
+            services.api_token_revoke(token=token)
+        messages.success(request, f"Revoked {queryset.count()} token(s).")

@@ -20,14 +20,17 @@ from assessments.models import (
     EndReason,
 )
 from assessments.results.schema import RELIABILITY_HELP
+from assessments.schemas import PROMPT_MAX_CHARS
 
 # --- Assignments and anchors -------------------------------------------------------------------
 
 
 class AssignmentInputSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200)
-    student_prompt = serializers.CharField(help_text="The task as the students saw it.")
-    instructions = serializers.CharField(required=False, allow_blank=True, default="", help_text="Rubric for the judge.")
+    student_prompt = serializers.CharField(max_length=PROMPT_MAX_CHARS, help_text="The task as the students saw it.")
+    instructions = serializers.CharField(
+        max_length=PROMPT_MAX_CHARS, required=False, allow_blank=True, default="", help_text="Rubric for the judge."
+    )
     grade_scale = serializers.ChoiceField(choices=GRADE_SCALE_CHOICES, default="swedish_a_f")
     custom_grades = serializers.ListField(
         child=serializers.CharField(max_length=20), required=False, default=list, max_length=50,

@@ -34,6 +34,7 @@ from assessments.results.schema import EXPORT_COLUMNS, SCHEMA_NAME, SCHEMA_VERSI
 from assessments.results.writers import batch_results_csv_stream, batch_results_json_stream
 from cjproject.api import IDEMPOTENCY_HEADER, APIError, Idempotency, error_responses, request_user
 from cjproject.errors import Conflict, InvalidInput, fields_from_pydantic
+from cjproject.webhooks import webhook_url_refusal
 
 ASSIGNMENTS = "assignments"
 BATCHES = "batches"
@@ -303,6 +304,8 @@ class BatchListCreateView(generics.ListCreateAPIView):
             raise InvalidInput(
                 "webhooks are off", fields={"webhook_url": ["this server signs no webhooks (LLM_WEBHOOK_SECRET unset)"]}
             )
+        if body.webhook_url and (refused := webhook_url_refusal(str(body.webhook_url))):
+            raise InvalidInput("webhook URL refused", fields={"webhook_url": [refused]})
         try:
             batch = services.batch_submit(
                 owner=request_user(request),
@@ -399,7 +402,7 @@ class BatchComparisonsView(generics.ListAPIView):
         if status_ is not None and status_ not in ComparisonStatus.values:
             fields["status"] = [f"{status_!r} is not a status; choose one of: {', '.join(ComparisonStatus.values)}"]
         round_no = params.get("round") or None
-        if round_no is not None and not (round_no.isdigit() and int(round_no) >= 1):
+        if round_no is not None and not (round_no.isascii() and round_no.isdecimal() and int(round_no) >= 1):
             fields["round"] = ["a round number, 1 or more"]
         if fields:
             raise InvalidInput("invalid query", fields=fields)

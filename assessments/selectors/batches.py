@@ -19,6 +19,9 @@ def batches_visible(*, user: Any, state: str | None = None) -> QuerySet[Batch]:
 def batch_request(*, batch: Batch) -> CJAssessmentRequestData:
     """Rehydrate the stored request: overrides, budget and user survive every round and restart."""
     stored = dict(batch.processing_metadata["original_request"])
+    if stored.get("assignment_id") is not None:  # inline anchors, stored with their scale before issue #13
+        stored.pop("grade_scale", None)
+        stored.pop("custom_grades", None)
     essays = list(batch.essays.filter(role=EssayRole.STUDENT).values("external_id", "text"))
     stored["essays"] = [{"id": e["external_id"], "text": e["text"]} for e in essays]
     return CJAssessmentRequestData.model_validate(stored)

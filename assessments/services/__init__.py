@@ -7,7 +7,8 @@
 - `scoring`: a batch's rows to the engine and its statistics back;
 - `endings`: how a batch ends (state, end reason, event, metric, webhook);
 - `sweeper`: beat's recovery of stuck rounds, stalled batches and lost comparisons;
-- `webhooks`: a batch's `batch.finished` notice.
+- `webhooks`: a batch's `batch.finished` notice;
+- `tokens`: API tokens, hashed at rest.
 
 The verbs that views, admin actions, commands and tasks call are re-exported here, so a call
 site reads `services.batch_start(batch_id=...)`.
@@ -35,12 +36,15 @@ from assessments.services.batches import (
 from assessments.services.results import batch_counters_bump, batch_counters_refresh, comparison_record
 from assessments.services.rounds import round_complete, round_dispatch
 from assessments.services.sweeper import batch_sweep
+from assessments.services.tokens import api_token_create, api_token_revoke
 from assessments.services.webhooks import batch_webhook_deliver
 
 __all__ = [
     "ASSIGNMENT_CONTENT_FIELDS",
     "anchor_delete",
     "anchor_register",
+    "api_token_create",
+    "api_token_revoke",
     "assignment_create",
     "assignment_delete",
     "assignment_update",

@@ -78,13 +78,22 @@ def batch_create(
             )
         anchors = list(assignment.anchors.all()) if assignment else []
         n_essays = len(request.essays) + len(anchors)
+        if n_essays < 2:  # refused now, not failed later as insufficient_essays
+            raise InvalidInput(
+                "too few essays", fields={"essays": ["a batch needs at least two essays to compare (students and anchors)"]}
+            )
         budget = budget_for(
             n_essays=n_essays,
             comparisons_per_essay=request.options.comparisons_per_essay or settings.CJ_COMPARISONS_PER_ESSAY,
             override=request.max_comparisons_override,
             ceiling=settings.CJ_MAX_COMPARISONS_CEILING,
         )
-        snapshot = request.model_copy(update={"user_id": owner.pk, "assignment_id": assignment.pk if assignment else None})
+        # Inline anchors became an assignment: the snapshot names it alone (the grade scale is the
+        # assignment's now), so that the request validates again when a worker rehydrates it.
+        snapshot = request.model_copy(
+            update={"user_id": owner.pk, "assignment_id": assignment.pk if assignment else None}
+            | ({"grade_scale": None, "custom_grades": None} if assignment is not None and request.anchors else {})
+        )
         batch = Batch.objects.create(
             owner=owner,
             assignment=assignment,

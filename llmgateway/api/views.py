@@ -7,9 +7,12 @@ the client's own.
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
+
 from django.conf import settings
 from django.db import IntegrityError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
@@ -22,8 +25,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cjproject.api import IDEMPOTENCY_HEADER, Idempotency, error_response, error_responses
+from cjproject.api import IDEMPOTENCY_HEADER, Idempotency, error_body, error_response, error_responses
 from cjproject.errors import InvalidInput, fields_from_pydantic
+from cjproject.webhooks import webhook_url_refusal
 from llmgateway import selectors, services
 from llmgateway.collector import RedisCollector
 from llmgateway.metrics import EXTRA_COLLECTORS
@@ -113,6 +117,8 @@ class ComparisonCreateView(GatewayAPIView):
             raise InvalidInput(
                 "webhooks are off", fields={"webhook_url": ["this server signs no webhooks (LLM_WEBHOOK_SECRET unset)"]}
             )
+        if body.webhook_url and (refused := webhook_url_refusal(str(body.webhook_url))):
+            raise InvalidInput("webhook URL refused", fields={"webhook_url": [refused]})
         idempotency = Idempotency.of(request)
         if idempotency.key and (
             existing := selectors.comparison_request_by_key(owner=request.user, idempotency_key=idempotency.key)
@@ -189,8 +195,25 @@ class UsageView(GatewayAPIView):
         return Response({"usage": rows})
 
 
+def _metrics_allowed(request: HttpRequest) -> bool:
+    """`METRICS_TOKEN` set: `Authorization: Bearer <it>`; unset: only a caller on this host (loopback)."""
+    if settings.METRICS_TOKEN:
+        given = request.headers.get("Authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {settings.METRICS_TOKEN}".encode())
+    try:
+        return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
+    except ValueError:
+        return False
+
+
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """`GET /metrics`: Prometheus text format, the figures of every worker process."""
+    """`GET /metrics`: Prometheus text format, the figures of every worker process (token counts,
+    cost and volume by model): behind `METRICS_TOKEN`, or to this host only without one."""
+    if not _metrics_allowed(request):
+        return JsonResponse(
+            error_body(code="permission_denied", message="metrics need METRICS_TOKEN (Authorization: Bearer ...)"),
+            status=403,
+        )
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RedisCollector())
     for collector in EXTRA_COLLECTORS:

@@ -56,6 +56,7 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture(autouse=True)
 def _secret(settings: Any) -> None:
     settings.LLM_WEBHOOK_SECRET = SECRET
+    settings.CJ_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]  # the fake receiver listens on loopback
 
 
 def _verified(headers: dict[str, str], body: bytes) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from django.utils import timezone
 from assessments import services
 from assessments.models import Batch, Comparison
 from assessments.services import rounds
+from cjproject.errors import InvalidInput
 from llmgateway.models import LLMRequest
 from llmgateway.services import comparison_execute
 from tests.conftest import essays, run_batch
@@ -76,11 +77,11 @@ def test_a_stale_round_body_changes_nothing(owner):
     assert (after.state, after.current_round, after.updated_at) == (before.state, before.current_round, before.updated_at)
 
 
-def test_a_batch_with_one_essay_fails_with_insufficient_essays(owner):
-    batch = _start(owner, n=1)
-    assert (batch.state, batch.end_reason) == ("failed", "insufficient_essays")
-    assert "at least 2 essays" in batch.end_message
-    assert Comparison.objects.count() == 0
+def test_a_batch_with_one_essay_is_refused_at_creation(owner):
+    with pytest.raises(InvalidInput) as refused:
+        services.batch_create(owner=owner, request={"essays": essays(1)})
+    assert "essays" in refused.value.fields
+    assert Batch.objects.count() == 0 and Comparison.objects.count() == 0
 
 
 def test_starting_twice_sends_one_first_round(owner):

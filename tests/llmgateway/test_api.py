@@ -145,6 +145,7 @@ def test_a_webhook_needs_a_secret_and_is_signed(owner_client, settings):
     assert refused.status_code == 400 and "webhook_url" in refused.json()["error"]["fields"]
 
     settings.LLM_WEBHOOK_SECRET = "whsec-test"
+    settings.CJ_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]  # the fake receiver listens on loopback
     received = []
 
     class Hook(BaseHTTPRequestHandler):

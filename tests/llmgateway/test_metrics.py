@@ -49,9 +49,7 @@ def test_metrics_from_another_process_are_served_here():
     )
     for _ in range(2):  # two worker processes
         subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
-    from llmgateway.api.views import metrics_view
-
-    text = metrics_view(None).content.decode()
+    text = Client().get("/metrics").content.decode()
     assert _sample(text, "llm_provider_errors_total", provider="anthropic", category="overloaded") == 4
     assert _sample(text, "llm_provider_comparison_callbacks_total", result="failed") == 10
 
@@ -65,3 +63,19 @@ def test_the_snapshot_is_one_structured_log_line(caplog):
     assert record.queue_depth == {"mock": 1} and record.queue_depth_total == 1
     assert "oldest_queued_seconds" in vars(record) and "broker_queues" in vars(record)
     assert STRONG not in caplog.text
+
+
+@pytest.mark.django_db
+def test_finding_9_metrics_answer_only_this_host_without_a_token(settings):
+    settings.METRICS_TOKEN = ""
+    assert Client(REMOTE_ADDR="127.0.0.1").get("/metrics").status_code == 200
+    refused = Client(REMOTE_ADDR="203.0.113.9").get("/metrics")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "permission_denied"
+
+
+@pytest.mark.django_db
+def test_finding_9_metrics_need_the_token_when_one_is_set(settings):
+    settings.METRICS_TOKEN = "scrape-me"
+    assert Client().get("/metrics").status_code == 403  # not even from this host
+    assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
+    assert Client(REMOTE_ADDR="203.0.113.9").get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-me").status_code == 200
