@@ -824,7 +824,7 @@ class ComparisonAdmin(OwnedQuerysetMixin, ReadOnlyMixin, admin.ModelAdmin):
 
 # --- API tokens: hashed at rest; the key is shown once, when the token is added -----------------
 
-try:  # DRF's own Tokens page would list plain keys; there are none left (0004_api_tokens)
+try:  # DRF's own Tokens page would list plain keys; there are none left (0005_api_tokens)
     from rest_framework.authtoken.models import TokenProxy
 
     admin.site.unregister(TokenProxy)

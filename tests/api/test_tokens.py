@@ -84,6 +84,6 @@ def test_finding_7_plain_tokens_are_hashed_by_the_migration(owner):
     from rest_framework.authtoken.models import Token
 
     plain = Token.objects.create(user=owner)
-    import_module("assessments.migrations.0004_api_tokens").hash_plain_tokens(apps, None)
+    import_module("assessments.migrations.0005_api_tokens").hash_plain_tokens(apps, None)
     assert not Token.objects.exists()
     assert _client(plain.key).get("/api/v1/batches").status_code == 200
