@@ -29,7 +29,11 @@ def test_it_stores_students_anchors_and_the_request_snapshot(owner, assignment):
     original = batch.processing_metadata["original_request"]
     assert original["user_id"] == owner.pk
     assert original["llm_config_overrides"]["temperature_override"] == 0.0
-    assert batch.processing_metadata["comparison_budget"] == {"max_pairs_requested": 12, "source": "runner_override"}
+    assert batch.processing_metadata["comparison_budget"] == {
+        "max_pairs_requested": 12,
+        "source": "runner_override",
+        "capped_from": None,
+    }
 
 
 def test_the_default_budget_is_recorded_with_source_default(owner):
