@@ -39,7 +39,11 @@ def test_it_stores_students_anchors_and_the_request_snapshot(owner, assignment):
 def test_the_default_budget_is_recorded_with_source_default(owner):
     batch = services.batch_create(owner=owner, request={"essays": essays(6)})
     assert batch.assignment is None  # a guest batch
-    assert batch.processing_metadata["comparison_budget"] == {"max_pairs_requested": 30, "source": "default"}
+    assert batch.processing_metadata["comparison_budget"] == {
+        "max_pairs_requested": 30,
+        "source": "default",
+        "capped_from": None,
+    }
 
 
 def test_the_same_essay_in_two_batches_is_two_rows(owner):
