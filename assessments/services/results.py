@@ -72,7 +72,11 @@ def comparison_record(*, result: ComparisonResult | dict[str, Any]) -> bool:
                 cost_usd=fields["cost_usd"],
             )
         )
-        transaction.on_commit(partial(round_close_if_done, batch_id=meta.batch_id, comparison_id=meta.comparison_id))
+        transaction.on_commit(
+            partial(
+                round_close_if_done, batch_id=meta.batch_id, round_no=meta.comparison_iteration, comparison_id=meta.comparison_id
+            )
+        )
     if not recorded:
         logger.info("Duplicate result ignored", extra={"batch_id": meta.batch_id, "comparison_id": meta.comparison_id})
         return False
@@ -80,7 +84,7 @@ def comparison_record(*, result: ComparisonResult | dict[str, Any]) -> bool:
     return True
 
 
-def round_close_if_done(*, batch_id: int, comparison_id: int) -> None:
+def round_close_if_done(*, batch_id: int, round_no: int, comparison_id: int) -> None:
     """Score the round now if this result was its last open comparison, whoever sent it.
 
     The chord body does the same for results of the round's first sending; a comparison the
@@ -92,7 +96,6 @@ def round_close_if_done(*, batch_id: int, comparison_id: int) -> None:
 
     if round_complete.app.conf.task_always_eager:
         return
-    round_no = Comparison.objects.values_list("round_no", flat=True).get(pk=comparison_id)
     waiting = Batch.objects.filter(pk=batch_id, state=BatchState.RUNNING, current_round=round_no).exists()
     still_open = Comparison.objects.filter(batch_id=batch_id, round_no=round_no, status__in=OPEN_COMPARISON_STATES)
     if waiting and not still_open.exists():
