@@ -60,6 +60,7 @@ BAND_WIDTH_SPREAD = 0.5
 BAND_WIDTH_PRIOR_SD = 0.7
 # Grid cells for drawing one cut point from its conditional, between its neighbouring cuts.
 CUT_GRID = 128
+_GRID_MIDPOINTS = (np.arange(CUT_GRID) + 0.5) / CUT_GRID
 # Up to this many parameters θ is drawn through a dense Cholesky factor, above by conjugate
 # gradients on a perturbed system (exact in distribution either way).
 DENSE_MAX_PARAMETERS = 400
@@ -283,30 +284,32 @@ def _draw_cuts(
     anchor is drawn from its band's share of the population) and those anchor masses."""
     edges = np.concatenate([[-np.inf], cuts, [np.inf]])
     per_grade = np.bincount(anchor_grade, minlength=n_grades)
+    members = [np.flatnonzero(anchor_grade == grade) for grade in range(n_grades)]
     span = max(width, 0.5 * tau) * (n_grades + 4)
+    log_width = np.log(width)
     for k in range(n_grades - 1):
         lower, upper = edges[k], edges[k + 2]
         lo = lower if np.isfinite(lower) else (upper if np.isfinite(upper) else float(np.min(anchor_mean))) - span
         hi = upper if np.isfinite(upper) else (lower if np.isfinite(lower) else float(np.max(anchor_mean))) + span
-        c = lo + (hi - lo) * (np.arange(CUT_GRID) + 0.5) / CUT_GRID
+        c = lo + (hi - lo) * _GRID_MIDPOINTS
         log_density = np.zeros(CUT_GRID)
         gaps = ([c - lower] if np.isfinite(lower) else []) + ([upper - c] if np.isfinite(upper) else [])
         for gap in gaps:  # the inner bands this cut bounds: lognormal width prior
             safe = np.log(np.maximum(gap, 1e-12))
-            log_density += -0.5 * ((safe - np.log(width)) / BAND_WIDTH_SPREAD) ** 2 - safe
-        below_share = _normal_mass(np.full(CUT_GRID, lower / tau), c / tau)
-        above_share = _normal_mass(c / tau, np.full(CUT_GRID, upper / tau))
-        log_density -= per_grade[k] * np.log(np.maximum(below_share, 1e-300)) + per_grade[k + 1] * np.log(
-            np.maximum(above_share, 1e-300)
-        )
+            log_density += -0.5 * ((safe - log_width) / BAND_WIDTH_SPREAD) ** 2 - safe
+        if per_grade[k]:
+            below_share = _normal_mass(np.full(CUT_GRID, lower / tau), c / tau)
+            log_density -= per_grade[k] * np.log(np.maximum(below_share, 1e-300))
+        if per_grade[k + 1]:
+            above_share = _normal_mass(c / tau, np.full(CUT_GRID, upper / tau))
+            log_density -= per_grade[k + 1] * np.log(np.maximum(above_share, 1e-300))
         for grade, band_low, band_high in ((k, lower, None), (k + 1, None, upper)):
-            members = anchor_grade == grade
-            if not members.any():
+            if not members[grade].size:
                 continue
-            mu, sd = anchor_mean[members][:, None], anchor_sd[members][:, None]
+            mu, sd = anchor_mean[members[grade]][:, None], anchor_sd[members[grade]][:, None]
             a = (c[None, :] if band_low is None else np.full((1, CUT_GRID), band_low)) - mu
             b = (c[None, :] if band_high is None else np.full((1, CUT_GRID), band_high)) - mu
-            log_density += np.sum(np.log(np.maximum(_normal_mass(a / sd, b / sd), 1e-300)), axis=0)
+            log_density += np.log(np.maximum(_normal_mass(a / sd, b / sd), 1e-300)).sum(axis=0)
         weights = np.exp(log_density - log_density.max())
         pick = min(int(np.searchsorted(np.cumsum(weights), rng.random() * weights.sum())), CUT_GRID - 1)
         edges[k + 1] = lo + (hi - lo) * (pick + rng.random()) / CUT_GRID
@@ -331,9 +334,10 @@ def _draw_band_width(cuts: np.ndarray, tau: float, rng: np.random.Generator) -> 
 
 
 def _normal_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Φ(b) − Φ(a) for a ≤ b, computed in the tail where Φ keeps its precision."""
+    """Φ(b) − Φ(a) for a ≤ b, computed in the tail where Φ keeps its precision (above the
+    mean as Φ(−a) − Φ(−b))."""
     upper_tail = a > 0
-    return np.where(upper_tail, ndtr(-a) - ndtr(-b), ndtr(b) - ndtr(a))
+    return ndtr(np.where(upper_tail, -a, b)) - ndtr(np.where(upper_tail, -b, a))
 
 
 class _Sampler:
