@@ -144,6 +144,12 @@ class Batch(models.Model):
         return f"Batch {self.pk} ({self.state})"
 
     @property
+    def budget_spent(self) -> int:
+        """Comparisons that count against the budget: every one planned but those that failed
+        for good (a later round replaces them, within the budget and the round limit)."""
+        return self.comparisons_planned - self.comparisons_failed
+
+    @property
     def is_terminal(self) -> bool:
         return self.state in TERMINAL_STATES
 

@@ -351,8 +351,8 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
 
     @admin.display(description="comparisons judged")
     def progress(self, batch: Batch) -> str:
-        done = batch.comparisons_succeeded + batch.comparisons_failed
-        whole = max(views.batch_budget(batch) or 0, batch.comparisons_planned)
+        done = batch.comparisons_succeeded
+        whole = max(views.batch_budget(batch) or 0, batch.budget_spent)
         return f"{done} of at most {whole}" if whole else "-"
 
     @admin.display(description="judge")

@@ -54,12 +54,12 @@ def batch_summary(*, batch: Batch, results: ResultsSummary) -> dict[str, Any]:
     """
     meta = batch.processing_metadata
     progress = selectors.batch_progress(batch=batch)
-    done = progress["succeeded"] + progress["failed"]
+    done = progress["succeeded"]
     scoring = meta.get("scoring") or {}
     return {
         "progress": progress,
         "done": done,
-        "percent": _percent(done, batch=batch, planned=progress["planned"]),
+        "percent": _percent(done, batch=batch, planned=progress["planned"] - progress["failed"]),
         "progress_words": _progress_words(batch=batch, progress=progress),
         "state_words": STATE_WORDS.get(batch.state, batch.state),
         "end_words": END_REASON_WORDS.get(batch.end_reason, ""),
@@ -149,12 +149,14 @@ def _percent(done: int, *, batch: Batch, planned: int) -> int:
 
 
 def _progress_words(*, batch: Batch, progress: dict[str, Any]) -> str:
-    """ "112 of at most 168 comparisons judged, 2 failed · round 3" (one sentence for page and refresh)."""
-    done = progress["succeeded"] + progress["failed"]
-    whole = max(batch_budget(batch) or 0, progress["planned"])
+    """ "112 of at most 168 comparisons judged, 2 failed (server_error 2; replaced by new pairs
+    while the budget and rounds allow) · round 3" (one sentence for page and refresh)."""
+    done = progress["succeeded"]
+    whole = max(batch_budget(batch) or 0, progress["planned"] - progress["failed"])
     words = f"{done} of at most {whole} comparisons judged" if whole else f"{done} comparisons judged"
     if progress["failed"]:
-        words += f", {progress['failed']} failed"
+        reasons = ", ".join(f"{reason} {n}" for reason, n in progress["failed_by_reason"].items())
+        words += f", {progress['failed']} failed ({reasons}; replaced by new pairs while the budget and rounds allow)"
     if progress["rounds"]:
         words += f" · round {progress['rounds']}"
     return words
@@ -163,7 +165,7 @@ def _progress_words(*, batch: Batch, progress: dict[str, Any]) -> str:
 def batch_progress_json(*, batch: Batch) -> dict[str, Any]:
     """What the refreshing progress bar reads."""
     progress = selectors.batch_progress(batch=batch)
-    done = progress["succeeded"] + progress["failed"]
+    done = progress["succeeded"]
     return {
         "state": batch.state,
         "state_words": STATE_WORDS.get(batch.state, batch.state),
@@ -177,7 +179,7 @@ def batch_progress_json(*, batch: Batch) -> dict[str, Any]:
         "succeeded": progress["succeeded"],
         "failed": progress["failed"],
         "waiting": progress["waiting"],
-        "percent": _percent(done, batch=batch, planned=progress["planned"]),
+        "percent": _percent(done, batch=batch, planned=progress["planned"] - progress["failed"]),
         "words": _progress_words(batch=batch, progress=progress),
         "cost_usd": f"{progress['cost_usd']:.4f}",
     }
@@ -210,11 +212,11 @@ def grader_start(*, user: Any) -> dict[str, Any]:
 
 
 def _start_row(batch: Batch) -> dict[str, Any]:
-    done = batch.comparisons_succeeded + batch.comparisons_failed
-    whole = max(batch_budget(batch) or 0, batch.comparisons_planned)
+    done = batch.comparisons_succeeded
+    whole = max(batch_budget(batch) or 0, batch.budget_spent)
     return {
         "batch": batch,
-        "percent": _percent(done, batch=batch, planned=batch.comparisons_planned),
+        "percent": _percent(done, batch=batch, planned=batch.budget_spent),
         "words": f"{done} of at most {whole} comparisons judged" if whole else "not started",
         "state_words": STATE_WORDS.get(batch.state, batch.state),
     }

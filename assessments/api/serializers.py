@@ -135,7 +135,14 @@ class ComparisonCountsSerializer(serializers.Serializer):
     planned = serializers.IntegerField()
     sent = serializers.IntegerField()
     succeeded = serializers.IntegerField()
-    failed = serializers.IntegerField()
+    failed = serializers.IntegerField(help_text="Failed for good; they do not count against the budget.")
+    failed_by_reason = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text=(
+            "Comparisons failed for good, by error category (e.g. server_error, rate_limited, invalid_answer, lost). "
+            "A later round replaces them with new pairs while the budget and the round limit allow."
+        ),
+    )
     waiting = serializers.IntegerField(help_text="Pending or sent, without a result yet.")
     cancelled = serializers.IntegerField()
     input_tokens = serializers.IntegerField()

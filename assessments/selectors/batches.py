@@ -38,6 +38,12 @@ def batch_progress(*, batch: Batch) -> dict[str, Any]:
         input_tokens=Sum("input_tokens", default=0),
         output_tokens=Sum("output_tokens", default=0),
     )
+    failed_by_reason = (
+        batch.comparisons.filter(status=ComparisonStatus.FAILED)
+        .values_list("error_category")
+        .annotate(n=Count("pk"))
+        .order_by("error_category")
+    )
     return {
         "state": batch.state,
         "end_reason": batch.end_reason,
@@ -45,6 +51,7 @@ def batch_progress(*, batch: Batch) -> dict[str, Any]:
         "planned": batch.comparisons_planned,
         "cost_usd": float(batch.cost_usd),
         **totals,
+        "failed_by_reason": {category or "internal": n for category, n in failed_by_reason},
     }
 
 
@@ -57,12 +64,13 @@ def batch_status(*, batch: Batch) -> dict[str, Any]:
     """
     progress = batch_progress(batch=batch)
     counts = {
-        key: progress[key] for key in ("sent", "succeeded", "failed", "waiting", "cancelled", "input_tokens", "output_tokens")
+        key: progress[key]
+        for key in ("sent", "succeeded", "failed", "failed_by_reason", "waiting", "cancelled", "input_tokens", "output_tokens")
     }
     meta = batch.processing_metadata
     budget = int(meta.get("comparison_budget", {}).get("max_pairs_requested", batch.comparisons_planned))
     capped_from = meta.get("comparison_budget", {}).get("capped_from")
-    remaining = 0 if batch.is_terminal else max(0, budget - batch.comparisons_planned) + counts["waiting"]
+    remaining = 0 if batch.is_terminal else max(0, budget - batch.budget_spent) + counts["waiting"]
     resolved = counts["succeeded"] + counts["failed"]
     cost = float(batch.cost_usd)
     return {

@@ -336,9 +336,9 @@ def batch_continue(*, batch_id: int, additional_comparisons: int, reliability_ta
                 },
             )
         ceiling = settings.CJ_MAX_COMPARISONS_CEILING
-        asked = batch.comparisons_planned + additional_comparisons
+        asked = batch.budget_spent + additional_comparisons
         new_budget = min(asked, ceiling)
-        if new_budget <= batch.comparisons_planned:
+        if new_budget <= batch.budget_spent:
             raise InvalidInput(
                 "invalid continuation",
                 fields={"additional_comparisons": [f"the batch is at the ceiling of {ceiling} comparisons"]},

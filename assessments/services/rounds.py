@@ -34,6 +34,9 @@ from llmgateway.schemas import LLMConfigOverrides, PromptParts
 from llmgateway.services import provider_resolve
 
 logger = logging.getLogger(__name__)
+# A batch stops after a round with fewer judgements than this resolved only at its end; from
+# this many on, a success rate below CJ_MIN_SUCCESS_RATE fails it at once (`_judge_failing`).
+MIN_RESOLVED_FOR_SUCCESS_RATE = 20
 
 
 def judge_panel_resolve(*, request: CJAssessmentRequestData) -> list[tuple[str, LLMConfigOverrides | None]]:
@@ -89,14 +92,14 @@ def round_open(*, batch: Batch, round_no: int) -> int:
     Must run inside a transaction that holds the batch (claimed by the caller). Round 1 is a
     connected design; later rounds are adaptive, from the θ, SE and P(grade) stored by the last
     scoring and its grade cut points: grade-directed when there are grades (`pairing.plan_round`).
-    Returns the number of comparisons planned
-    (0: nothing left to compare).
+    Comparisons that failed for good do not count against the budget, so this round replaces
+    them with new pairs. Returns the number of comparisons planned (0: nothing left to compare).
     """
     request = batch_request(batch=batch)
     essays = list(batch.essays.order_by("id").values("id", "role", "theta", "se", "grade_probabilities"))
     index_of = {e["id"]: i for i, e in enumerate(essays)}
     n = len(essays)
-    used = batch.comparisons_planned
+    used = batch.budget_spent
     size = round_size(round_no=round_no, n_essays=n, budget=_budget_of(batch), used=used, max_rounds=_max_rounds(request))
     if size == 0:
         return 0
@@ -270,7 +273,9 @@ def _round_score_and_decide(*, batch_id: int, round_no: int) -> None:
         score = batch_score(batch=batch)
         decision = _stopping_decision(batch=batch, score=score, round_no=round_no)
         reason = decision.reason
-        if not decision.stop:
+        if not decision.stop and _judge_failing(batch):
+            reason = EndReason.LOW_SUCCESS_RATE  # `batch_conclude` fails the batch with the figures
+        if not decision.stop and not reason:
             Batch.objects.filter(pk=batch_id).update(state=BatchState.RUNNING, updated_at=timezone.now())
             batch.refresh_from_db()
             if round_open(batch=batch, round_no=round_no + 1) == 0:
@@ -286,6 +291,13 @@ def _round_score_and_decide(*, batch_id: int, round_no: int) -> None:
         metadata_append(instance=batch, key="decisions", item=entry)
         if reason:
             batch_conclude(batch=batch, reason=reason, score=score, round_no=round_no)
+
+
+def _judge_failing(batch: Batch) -> bool:
+    """Too few judgements succeeded, over enough of them to tell: failures are replaced by new
+    pairs, so going on would spend the budget again on a judge that keeps failing."""
+    resolved = batch.comparisons_succeeded + batch.comparisons_failed
+    return resolved >= MIN_RESOLVED_FOR_SUCCESS_RATE and batch.comparisons_succeeded < settings.CJ_MIN_SUCCESS_RATE * resolved
 
 
 def _grade_certainty(asked: float | None) -> float | None:
@@ -310,7 +322,7 @@ def _stopping_decision(*, batch: Batch, score: BatchScore | None, round_no: int)
         reliability_target = options.reliability_target or settings.CJ_RELIABILITY_TARGET
     state = stopping.StoppingState(
         rounds_completed=round_no - segment["start_round"] + 1,
-        comparisons=batch.comparisons_planned,
+        comparisons=batch.budget_spent,
         reliability=score.population.reliability if score else float("nan"),
         student_comparisons=score.population.comparisons[is_student]
         if score

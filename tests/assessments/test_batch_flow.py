@@ -7,11 +7,12 @@ from django.db import OperationalError
 from django.db.models import Count
 from django.utils import timezone
 
-from assessments import services
+from assessments import selectors, services
 from assessments.models import Batch, Comparison
 from assessments.services import rounds
 from cjproject.errors import InvalidInput
 from llmgateway.models import LLMRequest
+from llmgateway.schemas import MockBehaviour
 from llmgateway.services import comparison_execute
 from tests.conftest import essays, run_batch
 
@@ -216,3 +217,28 @@ def test_a_batch_stops_early_once_the_reliability_target_is_reached(owner):
 def test_the_round_limit_ends_a_batch_with_max_rounds(owner):
     batch = _start(owner, n=6, options={"max_rounds": 1, "comparisons_per_essay": 10})
     assert (batch.state, batch.end_reason, batch.current_round) == ("completed", "max_rounds", 1)
+
+
+def test_comparisons_that_fail_for_good_are_replaced_by_new_pairs_and_reported(owner, settings):
+    settings.LLM_MOCK_BEHAVIOUR = MockBehaviour(error_rate=0.15)
+    settings.LLM_MAX_ATTEMPTS = 1  # every injected 500 fails its comparison for good
+    settings.CJ_MIN_SUCCESS_RATE = 0.5
+    settings.CJ_RELIABILITY_TARGET = 0.99  # the budget ends this batch
+    batch = run_batch(owner, 10, options={"comparisons_per_essay": 8, "max_rounds": 6})
+    budget = batch.processing_metadata["comparison_budget"]["max_pairs_requested"]
+    last_round_failed = batch.comparisons.filter(status="failed", round_no=batch.current_round).count()
+    assert batch.comparisons_failed > last_round_failed  # failures a later round could replace
+    # Without replacement the judged comparisons would be the budget less every failure.
+    assert batch.comparisons_succeeded == budget - last_round_failed
+    assert batch.comparisons_planned == budget + batch.comparisons_failed - last_round_failed
+    status = selectors.batch_status(batch=batch)
+    assert status["comparisons"]["failed_by_reason"] == {"server_error": batch.comparisons_failed}
+
+
+def test_a_judge_that_keeps_failing_ends_the_batch_after_the_round_instead_of_replacing_its_failures(owner, settings):
+    settings.LLM_MOCK_BEHAVIOUR = MockBehaviour(error_rate=1.0)
+    settings.LLM_MAX_ATTEMPTS = 1
+    batch = run_batch(owner, 10, options={"comparisons_per_essay": 8, "max_rounds": 6})
+    # Round 1 alone resolves too few to tell; after round 2 the rate fails it, not after round 6.
+    assert (batch.state, batch.end_reason, batch.current_round) == ("failed", "low_success_rate", 2)
+    assert batch.comparisons_planned == batch.comparisons_failed >= 20
