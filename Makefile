@@ -27,10 +27,11 @@ lock: venv
 	$(LOCK) --output-file requirements.lock requirements.txt
 	$(LOCK) --output-file requirements-dev.lock requirements-dev.txt
 
-# The embedded default: SQLite, in-process tasks, the offline mock judge (not an LLM).
+# The embedded default: SQLite, in-process tasks, the offline mock judge (not an LLM). A laptop
+# demo runs in debug mode (its development secret key); DJANGO_DEBUG is off everywhere else.
 demo: venv
 	env -u DATABASE_URL -u CELERY_BROKER_URL -u REDIS_URL -u CELERY_RESULT_BACKEND -u LLM_DEFAULT_PROVIDER \
-		LOG_LEVEL=WARNING sh -c '$(BIN)/python manage.py migrate --verbosity 0 && $(BIN)/python manage.py cj_demo'
+		DJANGO_DEBUG=true LOG_LEVEL=WARNING sh -c '$(BIN)/python manage.py migrate --verbosity 0 && $(BIN)/python manage.py cj_demo'
 
 test: venv
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CELERY_BROKER_URL= CELERY_RESULT_BACKEND= \

@@ -86,11 +86,17 @@ def _redact(url: str) -> str:
 
 # --- Django core -------------------------------------------------------------------------------
 
-DEBUG = _bool("DJANGO_DEBUG", True)
+# Off unless set: a deployment that forgets it must not serve Django's debug pages (issue #13).
+# `make demo` and a laptop set DJANGO_DEBUG=true; the tests run with it off (tests/settings.py).
+DEBUG = _bool("DJANGO_DEBUG", False)
 _DEV_SECRET_KEY = "insecure-development-key-do-not-use-in-production"  # noqa: S105 - refused unless DEBUG
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_DEV_SECRET_KEY)
 if not DEBUG and SECRET_KEY == _DEV_SECRET_KEY:
-    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY must be set: DJANGO_DEBUG is off (the default). In production set a long random key "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(50))'), the same on every machine; "
+        "on a laptop, DJANGO_DEBUG=true runs with a development key."
+    )
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 
 INSTALLED_APPS = [
@@ -354,6 +360,26 @@ ADMIN_LOGIN_MAX_FAILURES = _int("ADMIN_LOGIN_MAX_FAILURES", 5, minimum=1)
 ADMIN_LOGIN_LOCKOUT_SECONDS = _int("ADMIN_LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
 # Bearer token Prometheus sends for GET /metrics; unset: /metrics answers only this host (loopback).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
+# --- HTTPS -------------------------------------------------------------------------------------
+# With DJANGO_DEBUG off (the default) plain HTTP is redirected to HTTPS, browsers are told to keep
+# to HTTPS (HSTS, a year, subdomains included) and session and CSRF cookies travel over HTTPS only:
+# `manage.py check --deploy` is clean. Behind a TLS proxy, API_TRUSTED_PROXY_COUNT (above) also
+# makes its X-Forwarded-Proto believed, so a request that came in over HTTPS is not redirected
+# again. A plain-HTTP setup (docker-compose.yml on a laptop, the tests) turns the redirect and the
+# secure cookies off by name. /health/ and /metrics answer plain HTTP too (probes and scrapers
+# inside the network).
+SECURE_SSL_REDIRECT = _bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^metrics$"]
+SECURE_HSTS_SECONDS = _int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+# Asking to be on the browsers' preload list binds the whole domain for months: the operator's call.
+SECURE_HSTS_PRELOAD = _bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _bool("DJANGO_SECURE_COOKIES", not DEBUG)
+if API_TRUSTED_PROXY_COUNT:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# check --deploy's reminder that HSTS preload is off (security.W021): off on purpose, see above.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 REST_FRAMEWORK = {
     "NUM_PROXIES": API_TRUSTED_PROXY_COUNT,
