@@ -5,6 +5,7 @@ worker processes some tests start inherit it too. A variable already set wins.""
 import os
 import runpy
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-secret-key-never-used-outside-the-test-suite-0123456789")
 # The test client, the live server and the workers speak plain HTTP.
@@ -15,3 +16,6 @@ os.environ.setdefault("DJANGO_SECURE_COOKIES", "false")
 # package's __init__, whose Celery app reads these very settings while they are being loaded.
 _SERVICE_SETTINGS = runpy.run_path(str(Path(__file__).resolve().parents[1] / "cjproject" / "settings.py"))
 globals().update({name: value for name, value in _SERVICE_SETTINGS.items() if name.isupper()})
+
+if TYPE_CHECKING:  # the same names for mypy, which reads the settings' types from this module (django-stubs)
+    from cjproject.settings import *  # noqa: F403
