@@ -7,7 +7,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/cj
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 # Coverage of the project's packages, printed after the tests (no threshold).
-COVERAGE := --cov=assessments --cov=llmgateway --cov=cjproject --cov-report=term:skip-covered
+COVERAGE := --cov=assessments --cov=llmgateway --cov=webhooks --cov=cjproject --cov-report=term:skip-covered
 
 .PHONY: demo test test-embedded lint format venv lock clean
 

@@ -110,6 +110,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # Before assessments: the Graders group (set up after assessments migrates) needs its permissions.
+    "webhooks",
     "llmgateway",
     "assessments",
 ]
@@ -206,11 +208,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Celery keeps the project's logging (JSON lines, LOGGING below) instead of installing its own.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
-# Longest wait a retried LLM call can be scheduled for (Celery countdown, seconds).
+# Longest wait a retried LLM call, and a retried webhook, can be scheduled for (Celery countdowns, seconds).
 LLM_RETRY_MAX_DELAY = _int("LLM_RETRY_MAX_DELAY", 600, minimum=1)
+CJ_WEBHOOK_RETRY_MAX_SECONDS = _int("CJ_WEBHOOK_RETRY_MAX_SECONDS", 600, minimum=1)
 # Redis redelivers an unacknowledged task after visibility_timeout: it must exceed the longest
 # countdown plus the longest run, or a scheduled retry would be delivered twice.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": LLM_RETRY_MAX_DELAY + CELERY_TASK_TIME_LIMIT + 600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": max(LLM_RETRY_MAX_DELAY, CJ_WEBHOOK_RETRY_MAX_SECONDS) + CELERY_TASK_TIME_LIMIT + 600
+}
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = CELERY_BROKER_TRANSPORT_OPTIONS
 # Queues, routes and the beat schedule live beside the Celery app (cjproject/celery.py).
 
@@ -319,8 +324,11 @@ LLM_RATE_LIMIT_TOKENS_PER_MINUTE = _int("LLM_RATE_LIMIT_TOKENS_PER_MINUTE", 0, m
 # Beat: how often provider batch jobs are polled, and the queue_metrics_snapshot log line.
 LLM_BATCH_POLL_SECONDS = _int("LLM_BATCH_POLL_SECONDS", 60, minimum=1)
 LLM_METRICS_SNAPSHOT_SECONDS = _int("LLM_METRICS_SNAPSHOT_SECONDS", 60, minimum=5)
-# HMAC-SHA256 key of the webhooks of POST /api/v1/comparison (none: webhooks are refused).
-LLM_WEBHOOK_SECRET = env.str("LLM_WEBHOOK_SECRET", default="")
+# Webhooks (batches' and the gateway's notices, signed with each owner's secret): attempts in
+# all, and the wait after a failed attempt, doubling from the base up to CJ_WEBHOOK_RETRY_MAX_SECONDS
+# (in the Celery block above: the broker's visibility timeout exceeds it).
+CJ_WEBHOOK_MAX_ATTEMPTS = _int("CJ_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
+CJ_WEBHOOK_RETRY_BASE_SECONDS = _int("CJ_WEBHOOK_RETRY_BASE_SECONDS", 5, minimum=1)
 # Networks (CIDRs, comma-separated) a webhook may reach although they are not public: loopback,
 # private, link-local ... are refused otherwise (the SSRF guard of cjproject.webhooks).
 CJ_WEBHOOK_ALLOWED_NETWORKS = env.list("CJ_WEBHOOK_ALLOWED_NETWORKS", default=[])
@@ -438,6 +446,7 @@ LOGGING = {
     "loggers": {
         "assessments": {"level": LOG_LEVEL},
         "llmgateway": {"level": LOG_LEVEL},
+        "webhooks": {"level": LOG_LEVEL},
         # The worker's ready line and its "Task ... received / succeeded" lines are INFO.
         "celery": {"level": LOG_LEVEL},
     },

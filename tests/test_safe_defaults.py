@@ -60,6 +60,9 @@ def test_behind_a_trusted_proxy_its_forwarded_proto_is_believed(monkeypatch):
         ("DJANGO_SECURE_HSTS_SECONDS", "SECURE_HSTS_SECONDS"),
         ("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_INCLUDE_SUBDOMAINS"),
         ("DJANGO_SECURE_HSTS_PRELOAD", "SECURE_HSTS_PRELOAD"),
+        ("CJ_WEBHOOK_MAX_ATTEMPTS", "CJ_WEBHOOK_MAX_ATTEMPTS"),
+        ("CJ_WEBHOOK_RETRY_BASE_SECONDS", "CJ_WEBHOOK_RETRY_BASE_SECONDS"),
+        ("CJ_WEBHOOK_RETRY_MAX_SECONDS", "CJ_WEBHOOK_RETRY_MAX_SECONDS"),
     ],
 )
 def test_documented_defaults_of_the_safe_settings_equal_code_defaults(monkeypatch, variable, setting):

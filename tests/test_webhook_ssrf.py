@@ -14,6 +14,8 @@ import pytest
 from cjproject import webhooks
 from cjproject.webhooks import UnsafeWebhookURL, webhook_post, webhook_url_check, webhook_url_refusal
 
+SECRET = "whsec_" + "c2VjcmV0LWtleS1vZi10aGUtdGVzdHM="
+
 REFUSED = [
     "http://127.0.0.1:6379/",
     "http://localhost/hook",
@@ -48,7 +50,7 @@ def test_finding_5_a_name_that_resolves_to_a_private_address_is_refused_when_sen
     )
     assert webhook_url_refusal("https://rebinding.example/hook") is None  # a name: checked when sent
     with pytest.raises(UnsafeWebhookURL, match=r"10\.1\.2\.3 is a private address"):
-        webhook_post(url="https://rebinding.example/hook", payload={}, headers={})
+        webhook_post(url="https://rebinding.example/hook", body=b"{}", message_id="msg_1", secrets=[SECRET])
 
 
 def test_finding_5_a_public_address_passes(monkeypatch, settings):
@@ -95,26 +97,24 @@ def serve() -> Iterator[Any]:
 
 
 def test_finding_5_a_loopback_receiver_is_reached_only_when_the_operator_allows_it(serve, settings):
-    settings.LLM_WEBHOOK_SECRET = "s"
     receiver = serve(204)
     settings.CJ_WEBHOOK_ALLOWED_NETWORKS = []
     with pytest.raises(UnsafeWebhookURL):
-        webhook_post(url=f"{receiver.url}/hook", payload={"a": 1}, headers={})
+        webhook_post(url=f"{receiver.url}/hook", body=b'{"a":1}', message_id="msg_1", secrets=[SECRET])
     assert receiver.hits == []
     settings.CJ_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
-    assert webhook_post(url=f"{receiver.url}/hook?x=1", payload={"a": 1}, headers={}) == 204
+    assert webhook_post(url=f"{receiver.url}/hook?x=1", body=b'{"a":1}', message_id="msg_1", secrets=[SECRET]) == 204
     assert receiver.hits[0][0] == "/hook?x=1"
 
 
 def test_finding_5_a_redirect_is_not_followed_and_the_signature_goes_nowhere_else(serve, settings):
     import urllib.error
 
-    settings.LLM_WEBHOOK_SECRET = "s"
     settings.CJ_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
     elsewhere = serve(204)
     redirecting = serve(302, location=f"{elsewhere.url}/stolen")
     with pytest.raises(urllib.error.HTTPError) as answered:
-        webhook_post(url=f"{redirecting.url}/hook", payload={"a": 1}, headers={})
+        webhook_post(url=f"{redirecting.url}/hook", body=b'{"a":1}', message_id="msg_1", secrets=[SECRET])
     assert answered.value.code == 302
     assert len(redirecting.hits) == 1 and elsewhere.hits == []
 
@@ -124,7 +124,9 @@ def test_finding_5_a_redirect_is_not_followed_and_the_signature_goes_nowhere_els
 def test_finding_5_both_apis_refuse_an_internal_webhook_url_with_a_400(path, settings, owner):
     from rest_framework.test import APIClient
 
-    settings.LLM_WEBHOOK_SECRET = "s"
+    from webhooks.services import webhook_secret_create
+
+    webhook_secret_create(owner=owner)
     settings.CJ_WEBHOOK_ALLOWED_NETWORKS = []
     client = APIClient()
     client.force_authenticate(owner)
