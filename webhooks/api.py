@@ -181,7 +181,7 @@ class WebhookDeliveryListView(generics.ListAPIView):
             OpenApiParameter("comparison", int, description="Only the notices of this comparison (POST /comparison)."),
             OpenApiParameter("status", str, enum=DeliveryStatus.values),
         ],
-        responses={200: WebhookDeliverySerializer(many=True), **error_responses(400)},
+        responses={200: WebhookDeliverySerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
