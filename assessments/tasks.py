@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from django.db import OperationalError
 
 from assessments import services
 
@@ -15,9 +16,16 @@ def comparison_record(result: dict[str, Any]) -> bool:
     return services.comparison_record(result=result)
 
 
-@shared_task(name="assessments.round_complete", acks_late=True)
+@shared_task(
+    name="assessments.round_complete",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=2,
+    max_retries=5,
+)
 def round_complete(batch_id: int, round_no: int) -> None:
-    """The body of a round's chord: score, then continue or finalize."""
+    """The body of a round's chord: score, then continue or finalize. A database error that
+    passes (a deadlock, a dropped connection) is retried in seconds; the claim was given back."""
     services.round_complete(batch_id=batch_id, round_no=round_no)
 
 

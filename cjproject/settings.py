@@ -230,6 +230,9 @@ CJ_RELIABILITY_TARGET = _float("CJ_RELIABILITY_TARGET", 0.8, minimum=0.0)
 # A batch also stops once the students' mean P(projected grade), the share of grades expected to
 # be right, reaches this (end reason grades_settled); 0 turns the rule off unless a batch asks.
 CJ_GRADE_CERTAINTY_TARGET = _float("CJ_GRADE_CERTAINTY_TARGET", 0.0, minimum=0.0)
+# Posterior draws kept each time a batch is scored; 0: the engine's choice (300, fewer above 500
+# essays). Fewer is faster and makes P(grade) noisier (its Monte Carlo error grows as 1/√draws).
+CJ_POSTERIOR_DRAWS = _int("CJ_POSTERIOR_DRAWS", 0, minimum=0)
 CJ_MIN_COMPARISONS_PER_ESSAY = _int("CJ_MIN_COMPARISONS_PER_ESSAY", 6, minimum=1)
 # A batch whose judgements succeeded less often than this fails with end reason low_success_rate.
 CJ_MIN_SUCCESS_RATE = _float("CJ_MIN_SUCCESS_RATE", 0.8, minimum=0.0)

@@ -60,6 +60,7 @@ BAND_WIDTH_SPREAD = 0.5
 BAND_WIDTH_PRIOR_SD = 0.7
 # Grid cells for drawing one cut point from its conditional, between its neighbouring cuts.
 CUT_GRID = 128
+_GRID_MIDPOINTS = (np.arange(CUT_GRID) + 0.5) / CUT_GRID
 # Up to this many parameters θ is drawn through a dense Cholesky factor, above by conjugate
 # gradients on a perturbed system (exact in distribution either way).
 DENSE_MAX_PARAMETERS = 400
@@ -112,13 +113,15 @@ def fit_population(
     lapse_rate: float = DEFAULT_LAPSE_RATE,
     prior_sd: float = DEFAULT_PRIOR_SD,
     seed: int = 0,
+    draws: int | None = None,
 ) -> PopulationFit:
     """Sample the joint posterior of θ, γ, τ and (with anchors) the grade cut points.
 
     `in_population` flags the students. `anchor_grade` holds, per item, the grade index of an
     anchor (0 = lowest of `n_grades`) and −1 for everything else. Anchors are essays of their
     grade somewhere inside its band (the model of `grading`); without usable anchors they get
-    the weak N(0, prior_sd²) prior and no grades are projected.
+    the weak N(0, prior_sd²) prior and no grades are projected. `draws`: iterations kept (a
+    third as many are burnt in first); None takes DRAWS, fewer above 500 essays (`_iterations`).
 
     Steps of one Gibbs iteration (Pólya–Gamma augmentation, Polson, Scott & Windle 2013):
     1. For each verdict draw ω ~ PG(weight, η), η = θ_f − θ_s + γ.
@@ -174,7 +177,7 @@ def fit_population(
     width = float(np.mean(np.diff(cuts))) if cuts.size >= 2 else np.sqrt(tau2)
     kappa = w * (y - 0.5)
     sampler = _Sampler(design=design, kappa=kappa, weights=w, banded=banded, dim=dim)
-    burn_in, keep = _iterations(n_items)
+    burn_in, keep = _iterations(n_items, draws)
     sums = np.zeros(dim)
     squares = np.zeros(dim)
     probabilities = np.zeros((n_items, n_grades)) if banded.size else None
@@ -281,30 +284,32 @@ def _draw_cuts(
     anchor is drawn from its band's share of the population) and those anchor masses."""
     edges = np.concatenate([[-np.inf], cuts, [np.inf]])
     per_grade = np.bincount(anchor_grade, minlength=n_grades)
+    members = [np.flatnonzero(anchor_grade == grade) for grade in range(n_grades)]
     span = max(width, 0.5 * tau) * (n_grades + 4)
+    log_width = np.log(width)
     for k in range(n_grades - 1):
         lower, upper = edges[k], edges[k + 2]
         lo = lower if np.isfinite(lower) else (upper if np.isfinite(upper) else float(np.min(anchor_mean))) - span
         hi = upper if np.isfinite(upper) else (lower if np.isfinite(lower) else float(np.max(anchor_mean))) + span
-        c = lo + (hi - lo) * (np.arange(CUT_GRID) + 0.5) / CUT_GRID
+        c = lo + (hi - lo) * _GRID_MIDPOINTS
         log_density = np.zeros(CUT_GRID)
         gaps = ([c - lower] if np.isfinite(lower) else []) + ([upper - c] if np.isfinite(upper) else [])
         for gap in gaps:  # the inner bands this cut bounds: lognormal width prior
             safe = np.log(np.maximum(gap, 1e-12))
-            log_density += -0.5 * ((safe - np.log(width)) / BAND_WIDTH_SPREAD) ** 2 - safe
-        below_share = _normal_mass(np.full(CUT_GRID, lower / tau), c / tau)
-        above_share = _normal_mass(c / tau, np.full(CUT_GRID, upper / tau))
-        log_density -= per_grade[k] * np.log(np.maximum(below_share, 1e-300)) + per_grade[k + 1] * np.log(
-            np.maximum(above_share, 1e-300)
-        )
+            log_density += -0.5 * ((safe - log_width) / BAND_WIDTH_SPREAD) ** 2 - safe
+        if per_grade[k]:
+            below_share = _normal_mass(np.full(CUT_GRID, lower / tau), c / tau)
+            log_density -= per_grade[k] * np.log(np.maximum(below_share, 1e-300))
+        if per_grade[k + 1]:
+            above_share = _normal_mass(c / tau, np.full(CUT_GRID, upper / tau))
+            log_density -= per_grade[k + 1] * np.log(np.maximum(above_share, 1e-300))
         for grade, band_low, band_high in ((k, lower, None), (k + 1, None, upper)):
-            members = anchor_grade == grade
-            if not members.any():
+            if not members[grade].size:
                 continue
-            mu, sd = anchor_mean[members][:, None], anchor_sd[members][:, None]
+            mu, sd = anchor_mean[members[grade]][:, None], anchor_sd[members[grade]][:, None]
             a = (c[None, :] if band_low is None else np.full((1, CUT_GRID), band_low)) - mu
             b = (c[None, :] if band_high is None else np.full((1, CUT_GRID), band_high)) - mu
-            log_density += np.sum(np.log(np.maximum(_normal_mass(a / sd, b / sd), 1e-300)), axis=0)
+            log_density += np.log(np.maximum(_normal_mass(a / sd, b / sd), 1e-300)).sum(axis=0)
         weights = np.exp(log_density - log_density.max())
         pick = min(int(np.searchsorted(np.cumsum(weights), rng.random() * weights.sum())), CUT_GRID - 1)
         edges[k + 1] = lo + (hi - lo) * (pick + rng.random()) / CUT_GRID
@@ -329,9 +334,10 @@ def _draw_band_width(cuts: np.ndarray, tau: float, rng: np.random.Generator) -> 
 
 
 def _normal_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Φ(b) − Φ(a) for a ≤ b, computed in the tail where Φ keeps its precision."""
+    """Φ(b) − Φ(a) for a ≤ b, computed in the tail where Φ keeps its precision (above the
+    mean as Φ(−a) − Φ(−b))."""
     upper_tail = a > 0
-    return np.where(upper_tail, ndtr(-a) - ndtr(-b), ndtr(b) - ndtr(a))
+    return ndtr(np.where(upper_tail, -a, b)) - ndtr(np.where(upper_tail, -b, a))
 
 
 class _Sampler:
@@ -351,12 +357,15 @@ class _Sampler:
         self.fixed_design = design[:, banded].tocsr()
         self.squared_t = self.design_t.multiply(self.design_t).tocsr()
         self.anchor_rows = [self.design_t[a] for a in banded.tolist()]
+        self.gram = _GramIndex(self.free_design) if self.free.size <= DENSE_MAX_PARAMETERS else None
 
     def draw_free(self, x: np.ndarray, omega: np.ndarray, prior: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         offset = self.fixed_design @ x[self.banded] if self.banded.size else 0.0
         rhs = self.free_design_t @ (self.kappa - omega * offset)
         x = x.copy()
-        x[self.free] = _draw_coefficients(self.free_design, self.free_design_t, omega, prior[self.free], rhs, x[self.free], rng)
+        x[self.free] = _draw_coefficients(
+            self.free_design, self.free_design_t, omega, prior[self.free], rhs, x[self.free], rng, gram=self.gram
+        )
         return x
 
     def draw_anchors(
@@ -403,8 +412,13 @@ class _Sampler:
         return x + gradient / precision, 1.0 / np.sqrt(precision)
 
 
-def _iterations(n_items: int) -> tuple[int, int]:
-    """(burn-in, kept draws): the defaults up to 500 essays, then fewer, never below 50/100."""
+def _iterations(n_items: int, draws: int | None = None) -> tuple[int, int]:
+    """(burn-in, kept draws): `draws` if given, else the defaults up to 500 essays, then fewer,
+    never below 50/100."""
+    if draws is not None:
+        if draws < 1:
+            raise ValueError(f"draws: at least 1, got {draws}")
+        return max(1, round(draws * BURN_IN / DRAWS)), draws
     factor = min(1.0, 500.0 / max(n_items, 1))
     return max(50, round(BURN_IN * factor)), max(100, round(DRAWS * factor))
 
@@ -430,6 +444,33 @@ def _polya_gamma(b: np.ndarray, c: np.ndarray, rng: np.random.Generator) -> np.n
     return draws.sum(axis=1) + np.maximum(full_mean - head_mean, 0.0)
 
 
+class _GramIndex:
+    """Where each verdict's weight lands in Xᵀ·diag(ω)·X, for a design with a few entries per
+    row: every pair of entries (a, b) of a row adds ω·x_a·x_b at (a, b). Building the dense
+    matrix is then one `bincount`, several times faster than a sparse product per iteration."""
+
+    def __init__(self, design: sparse.csr_matrix) -> None:
+        dim = design.shape[1]
+        coo = design.tocoo()
+        order = np.argsort(coo.row, kind="stable")
+        rows, cols, vals = coo.row[order], coo.col[order], coo.data[order]
+        starts = np.searchsorted(rows, np.arange(design.shape[0] + 1))
+        width = int(np.max(np.diff(starts))) if rows.size else 0
+        # Row-major slots of each row's entries, padded with a zero value.
+        slot_col = np.zeros((design.shape[0], width), dtype=np.int64)
+        slot_val = np.zeros((design.shape[0], width))
+        position = np.arange(rows.size) - starts[rows]
+        slot_col[rows, position] = cols
+        slot_val[rows, position] = vals
+        self.cells = (slot_col[:, :, None] * dim + slot_col[:, None, :]).reshape(design.shape[0], -1)
+        self.products = (slot_val[:, :, None] * slot_val[:, None, :]).reshape(design.shape[0], -1)
+        self.dim = dim
+
+    def matrix(self, omega: np.ndarray) -> np.ndarray:
+        weights = (omega[:, None] * self.products).ravel()
+        return np.bincount(self.cells.ravel(), weights=weights, minlength=self.dim * self.dim).reshape(self.dim, self.dim)
+
+
 def _draw_coefficients(
     design: sparse.csr_matrix,
     design_t: sparse.csr_matrix,
@@ -438,11 +479,14 @@ def _draw_coefficients(
     rhs: np.ndarray,
     current: np.ndarray,
     rng: np.random.Generator,
+    *,
+    gram: _GramIndex | None = None,
 ) -> np.ndarray:
     """One draw from N(Q⁻¹·rhs, Q⁻¹), Q = Xᵀ·diag(ω)·X + diag(prior)."""
     dim = prior.size
     if dim <= DENSE_MAX_PARAMETERS:
-        precision = (design_t @ sparse.diags(omega) @ design).toarray() + np.diag(prior)
+        weighted = gram.matrix(omega) if gram is not None else (design_t @ sparse.diags(omega) @ design).toarray()
+        precision = weighted + np.diag(prior)
         factor = cho_factor(precision, lower=True)
         mean = cho_solve(factor, rhs)
         return mean + solve_triangular(factor[0], rng.standard_normal(dim), lower=True, trans="T")

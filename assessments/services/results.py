@@ -104,7 +104,7 @@ def round_close_if_done(*, batch_id: int, round_no: int, comparison_id: int) -> 
 
 
 def batch_counters_bump(*, batch_id: int, comparison_id: int, succeeded: bool, cost_usd: Decimal) -> None:
-    """Count one recorded result: two short UPDATEs, the same cost at any batch size.
+    """Count one recorded result: the batch row locked, two short UPDATEs; the same cost at any batch size.
 
     The comparison's `counted` flag makes it exactly once, also against a recount running at the
     same moment: whichever marks the row first counts it (the other waits on the row lock, then
@@ -113,10 +113,19 @@ def batch_counters_bump(*, batch_id: int, comparison_id: int, succeeded: bool, c
     """
     counter = "comparisons_succeeded" if succeeded else "comparisons_failed"
     with transaction.atomic():
+        _batch_lock(batch_id=batch_id)
         if Comparison.objects.filter(pk=comparison_id, counted=False).update(counted=True):
             Batch.objects.filter(pk=batch_id).update(
                 **{counter: F(counter) + 1}, cost_usd=F("cost_usd") + cost_usd, updated_at=timezone.now()
             )
+
+
+def _batch_lock(*, batch_id: int) -> None:
+    """Lock the batch's row before any comparison row: the one order of every writer of the
+    counters (a bump, a recount, a round's scoring), so that two of them never deadlock (a bump
+    holding its comparison while waiting for the batch, a round holding the batch while its
+    recount waits for that comparison)."""
+    list(Batch.objects.select_for_update().filter(pk=batch_id).values_list("pk", flat=True))
 
 
 def batch_counters_refresh(*, batch_id: int) -> None:
@@ -127,8 +136,9 @@ def batch_counters_refresh(*, batch_id: int) -> None:
     """
     comparisons = Comparison.objects.filter(batch_id=OuterRef("pk")).order_by().values("batch_id")
     with transaction.atomic():
-        # Mark every result counted first (row locks): a bump waiting on one of them then finds it
-        # counted, and this statement's count, taken after, includes what such a bump committed.
+        _batch_lock(batch_id=batch_id)
+        # Mark every result counted first (row locks), then count: what a bump committed before
+        # is in the count, and a bump that comes after finds its comparison counted.
         Comparison.objects.filter(
             batch_id=batch_id, status__in=(ComparisonStatus.SUCCEEDED, ComparisonStatus.FAILED), counted=False
         ).update(counted=True)

@@ -252,6 +252,17 @@ def round_complete(*, batch_id: int, round_no: int) -> None:
             "Round body ran with comparisons still open", extra={"batch_id": batch_id, "round": round_no, "open": open_count}
         )
         return
+    try:
+        _round_score_and_decide(batch_id=batch_id, round_no=round_no)
+    except Exception:
+        # Nothing of the round's scoring was kept (one transaction): give the claim back, so a
+        # retry (or the sweeper) scores it in seconds instead of after the task time limit.
+        Batch.objects.filter(pk=batch_id, state=BatchState.SCORING).update(state=BatchState.RUNNING, updated_at=timezone.now())
+        raise
+
+
+def _round_score_and_decide(*, batch_id: int, round_no: int) -> None:
+    """Steps 3 and 4 of `round_complete`, in one transaction."""
     with transaction.atomic():
         batch = Batch.objects.select_for_update().get(pk=batch_id)
         batch_counters_refresh(batch_id=batch_id)

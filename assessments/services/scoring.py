@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.db import connection, models
 
 from assessments.engine.grading import GradeProjection, anchor_alignment, grade_calibration, grade_projection
@@ -82,6 +83,7 @@ def batch_score(*, batch: Batch) -> BatchScore | None:
         n_grades=len(scale.grades) if scale is not None else 0,
         order_effect=order_effect,
         seed=len(rows),
+        draws=settings.CJ_POSTERIOR_DRAWS or None,
     )
 
     projection: GradeProjection | None = None

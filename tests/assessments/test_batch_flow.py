@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.db import OperationalError
 from django.db.models import Count
 from django.utils import timezone
 
@@ -111,6 +112,25 @@ def test_the_sweeper_drives_a_round_whose_body_never_ran(owner, monkeypatch, set
     assert report["driven"] == [batch.pk]
     done = Batch.objects.get(pk=batch.pk)
     assert (done.state, done.end_reason) == ("completed", "budget_exhausted")
+
+
+def test_a_round_whose_scoring_fails_gives_its_claim_back_and_a_retry_scores_it(owner, monkeypatch):
+    # The round's body: lost as above, then run by hand with scoring failing once (a deadlock).
+    monkeypatch.setattr(rounds, "chord", lambda header: lambda body: [task.apply() for task in header])
+    batch = services.batch_create(owner=owner, request={"essays": essays(4)})
+    services.batch_start(batch_id=batch.pk)
+    monkeypatch.undo()
+
+    def deadlock(**kwargs):
+        raise OperationalError("deadlock detected")
+
+    monkeypatch.setattr(rounds, "batch_score", deadlock)
+    with pytest.raises(OperationalError):
+        services.round_complete(batch_id=batch.pk, round_no=1)
+    assert Batch.objects.get(pk=batch.pk).state == "running"  # not left in scoring
+    monkeypatch.undo()
+    services.round_complete(batch_id=batch.pk, round_no=1)  # the task's retry
+    assert Batch.objects.get(pk=batch.pk).state == "completed"
 
 
 def test_a_round_that_was_never_sent_is_sent_again_by_the_sweeper_in_seconds(owner, monkeypatch, settings):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 from assessments import services
@@ -73,3 +75,40 @@ def test_a_result_is_counted_once_whether_the_recount_or_its_own_update_comes_fi
     services.batch_counters_bump(batch_id=batch.pk, comparison_id=second.pk, succeeded=True, cost_usd=Decimal("0"))
     services.batch_counters_bump(batch_id=batch.pk, comparison_id=first.pk, succeeded=True, cost_usd=Decimal("0"))
     assert Batch.objects.get(pk=batch.pk).comparisons_succeeded == judged + 2
+
+
+def test_a_bump_and_a_round_holding_the_batch_never_deadlock(owner):
+    """A round's scoring holds the batch row and then recounts (locking comparisons) while a
+    bump for the round's last result is under way: the bump waits for the batch instead of
+    holding its comparison against the recount (which PostgreSQL broke as a deadlock)."""
+    batch, reopened = _reopened(owner, 6)
+    judged = batch.comparisons_succeeded
+    comparison = reopened[0]
+    batch.comparisons.filter(pk=comparison.pk).update(status=ComparisonStatus.SUCCEEDED, winner="a")
+    batch_locked, bump_started = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def round_scoring() -> None:
+        try:
+            with transaction.atomic():
+                list(Batch.objects.select_for_update().filter(pk=batch.pk))
+                batch_locked.set()
+                bump_started.wait(5)
+                time.sleep(0.3)  # the bump is now blocked on a lock
+                services.batch_counters_refresh(batch_id=batch.pk)
+        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    scoring = threading.Thread(target=round_scoring)
+    scoring.start()
+    assert batch_locked.wait(5)
+    bump_started.set()
+    try:
+        services.batch_counters_bump(batch_id=batch.pk, comparison_id=comparison.pk, succeeded=True, cost_usd=Decimal("0"))
+    except BaseException as error:  # noqa: BLE001
+        errors.append(error)
+    scoring.join(10)
+    assert not errors, errors
+    assert Batch.objects.get(pk=batch.pk).comparisons_succeeded == judged + 1
