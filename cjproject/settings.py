@@ -87,7 +87,7 @@ def _redact(url: str) -> str:
 # --- Django core -------------------------------------------------------------------------------
 
 # Off unless set: a deployment that forgets it must not serve Django's debug pages (issue #13).
-# `make demo` and a laptop set DJANGO_DEBUG=true; the tests run with it off (tests/settings.py).
+# `make demo` and a laptop set DJANGO_DEBUG=true; the tests run with it off (tests/environment.py).
 DEBUG = _bool("DJANGO_DEBUG", False)
 _DEV_SECRET_KEY = "insecure-development-key-do-not-use-in-production"  # noqa: S105 - refused unless DEBUG
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_DEV_SECRET_KEY)

@@ -14,7 +14,7 @@ def _run(args, env):
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
-# What the test run sets for itself (tests/settings.py), which `make demo` does not have.
+# What the test run sets for itself (tests/environment.py), which `make demo` does not have.
 TEST_RUN_VARIABLES = ("DJANGO_SETTINGS_MODULE", "DJANGO_SECRET_KEY", "DJANGO_SECURE_SSL_REDIRECT", "DJANGO_SECURE_COOKIES")
 
 
