@@ -10,7 +10,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 TEST_PROCESSES ?= 2
 
 # Coverage of the project's packages, printed after the tests (no threshold).
-COVERAGE := --cov=assessments --cov=llmgateway --cov=cjproject --cov-report=term:skip-covered
+COVERAGE := --cov=assessments --cov=llmgateway --cov=webhooks --cov=cjproject --cov-report=term:skip-covered
 
 .PHONY: demo test test-embedded lint format venv lock clean
 
@@ -30,10 +30,11 @@ lock: venv
 	$(LOCK) --output-file requirements.lock requirements.txt
 	$(LOCK) --output-file requirements-dev.lock requirements-dev.txt
 
-# The embedded default: SQLite, in-process tasks, the offline mock judge (not an LLM).
+# The embedded default: SQLite, in-process tasks, the offline mock judge (not an LLM). A laptop
+# demo runs in debug mode (its development secret key); DJANGO_DEBUG is off everywhere else.
 demo: venv
 	env -u DATABASE_URL -u CELERY_BROKER_URL -u REDIS_URL -u CELERY_RESULT_BACKEND -u LLM_DEFAULT_PROVIDER \
-		LOG_LEVEL=WARNING sh -c '$(BIN)/python manage.py migrate --verbosity 0 && $(BIN)/python manage.py cj_demo'
+		DJANGO_DEBUG=true LOG_LEVEL=WARNING sh -c '$(BIN)/python manage.py migrate --verbosity 0 && $(BIN)/python manage.py cj_demo'
 
 test: venv
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CELERY_BROKER_URL= CELERY_RESULT_BACKEND= \

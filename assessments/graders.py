@@ -33,14 +33,21 @@ GRADER_PERMISSIONS: tuple[tuple[str, str], ...] = (
     ("assessments", "delete_batch"),
     ("assessments", "view_essay"),
     ("assessments", "view_comparison"),
+    # Their own webhook secrets (added: the value shown once) and the delivery log of their notices.
+    ("webhooks", "view_webhooksecret"),
+    ("webhooks", "add_webhooksecret"),
+    ("webhooks", "view_webhookdelivery"),
 )
 
 
 def graders_group_ensure() -> Group:
     """Create the group if missing and set its permissions to exactly `GRADER_PERMISSIONS`."""
-    wanted = {codename for _, codename in GRADER_PERMISSIONS}
-    permissions = list(Permission.objects.filter(content_type__app_label="assessments", codename__in=wanted))
-    missing = wanted - {p.codename for p in permissions}
+    wanted = set(GRADER_PERMISSIONS)
+    candidates = Permission.objects.filter(
+        content_type__app_label__in={app for app, _ in wanted}, codename__in={codename for _, codename in wanted}
+    ).select_related("content_type")
+    permissions = [p for p in candidates if (p.content_type.app_label, p.codename) in wanted]
+    missing = {codename for _, codename in wanted} - {p.codename for p in permissions}
     if missing:
         raise Permission.DoesNotExist(f"permissions not created yet (run migrate): {', '.join(sorted(missing))}")
     group, _ = Group.objects.get_or_create(name=GRADERS_GROUP)

@@ -8,7 +8,6 @@ from celery import shared_task
 from django.db import OperationalError
 
 from assessments import services
-from assessments.services.webhooks import WEBHOOK_MAX_ATTEMPTS, webhook_backoff_seconds
 
 
 @shared_task(name="assessments.comparison_record", acks_late=True)
@@ -40,15 +39,3 @@ def batch_sweep() -> dict[str, list[int]]:
 def batch_start(batch_id: int) -> bool:
     """Plan and send a created batch's first round (a second run does nothing)."""
     return services.batch_start(batch_id=batch_id)
-
-
-@shared_task(bind=True, name="assessments.batch_webhook_deliver", acks_late=True, max_retries=WEBHOOK_MAX_ATTEMPTS - 1)
-def batch_webhook_deliver(self: Any, batch_id: int) -> Any:
-    """POST a finished batch's signed notice; retried with exponential backoff until delivered."""
-    delivered = services.batch_webhook_deliver(batch_id=batch_id, attempt=self.request.retries + 1)
-    if delivered or self.request.retries >= self.max_retries:
-        return delivered
-    countdown = webhook_backoff_seconds(self.request.retries)
-    if self.request.is_eager:  # tasks in process: returning the Retry makes apply() run it now
-        return self.retry(countdown=countdown, throw=False)
-    raise self.retry(countdown=countdown)

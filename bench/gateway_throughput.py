@@ -33,6 +33,8 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 os.environ.update(
     DATABASE_URL=DATABASE_URL, REDIS_URL=REDIS_URL, CELERY_BROKER_URL="", CELERY_RESULT_BACKEND="", LOG_LEVEL="WARNING"
 )
+# DJANGO_DEBUG is off (as in production, and the default): the settings need a secret key.
+os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cjproject.settings")
 
 import django  # noqa: E402

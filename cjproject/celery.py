@@ -5,7 +5,7 @@ Queues:
 - `llm`: provider calls (run a worker with --prefetch-multiplier=1: a call is slow and must not
   wait behind another in a prefetch buffer);
 - `llm_batch`: the gateway's slow housekeeping: waiting on provider batch-API jobs, polling
-  them (beat), the `queue_metrics_snapshot` log line (beat) and webhooks.
+  them (beat), the `queue_metrics_snapshot` log line (beat) and webhooks (`webhooks.deliver`).
 
 Serialization, acknowledgement, time limits and the broker settings are in cjproject/settings.py
 (the `CELERY_` block); without a broker, tasks run in process (the embedded default).
@@ -42,6 +42,7 @@ app.conf.task_routes = {
     "llmgateway.run_comparison": {"queue": QUEUE_LLM},
     "llmgateway.run_comparison_bundle": {"queue": QUEUE_LLM},
     "llmgateway.*": {"queue": QUEUE_LLM_BATCH},
+    "webhooks.*": {"queue": QUEUE_LLM_BATCH},
 }
 app.conf.beat_schedule = {
     "sweep-stalled-batches": {
@@ -54,13 +55,18 @@ app.conf.beat_schedule = {
         "schedule": float(settings.LLM_BATCH_POLL_SECONDS),
         "options": {"queue": QUEUE_LLM_BATCH, "expires": max(1, settings.LLM_BATCH_POLL_SECONDS - 1)},
     },
+    "resend-overdue-webhooks": {
+        "task": "webhooks.resend",
+        "schedule": 60.0,
+        "options": {"queue": QUEUE_LLM_BATCH, "expires": 59},
+    },
     "queue-metrics-snapshot": {
         "task": "llmgateway.queue_metrics_snapshot",
         "schedule": float(settings.LLM_METRICS_SNAPSHOT_SECONDS),
         "options": {"queue": QUEUE_LLM_BATCH, "expires": max(1, settings.LLM_METRICS_SNAPSHOT_SECONDS - 1)},
     },
 }
-app.autodiscover_tasks(["assessments", "llmgateway"])
+app.autodiscover_tasks(["assessments", "llmgateway", "webhooks"])
 
 # Workers keep their database connection from task to task, as web processes do between requests:
 # Celery's Django fix-up would otherwise close it around every task (a new PostgreSQL session per

@@ -86,11 +86,17 @@ def _redact(url: str) -> str:
 
 # --- Django core -------------------------------------------------------------------------------
 
-DEBUG = _bool("DJANGO_DEBUG", True)
+# Off unless set: a deployment that forgets it must not serve Django's debug pages (issue #13).
+# `make demo` and a laptop set DJANGO_DEBUG=true; the tests run with it off (tests/environment.py).
+DEBUG = _bool("DJANGO_DEBUG", False)
 _DEV_SECRET_KEY = "insecure-development-key-do-not-use-in-production"  # noqa: S105 - refused unless DEBUG
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_DEV_SECRET_KEY)
 if not DEBUG and SECRET_KEY == _DEV_SECRET_KEY:
-    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY must be set: DJANGO_DEBUG is off (the default). In production set a long random key "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(50))'), the same on every machine; "
+        "on a laptop, DJANGO_DEBUG=true runs with a development key."
+    )
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 
 INSTALLED_APPS = [
@@ -104,12 +110,15 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # Before assessments: the Graders group (set up after assessments migrates) needs its permissions.
+    "webhooks",
     "llmgateway",
     "assessments",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "cjproject.middleware.LengthRequiredMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -199,11 +208,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Celery keeps the project's logging (JSON lines, LOGGING below) instead of installing its own.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
-# Longest wait a retried LLM call can be scheduled for (Celery countdown, seconds).
+# Longest wait a retried LLM call, and a retried webhook, can be scheduled for (Celery countdowns, seconds).
 LLM_RETRY_MAX_DELAY = _int("LLM_RETRY_MAX_DELAY", 600, minimum=1)
+CJ_WEBHOOK_RETRY_MAX_SECONDS = _int("CJ_WEBHOOK_RETRY_MAX_SECONDS", 600, minimum=1)
 # Redis redelivers an unacknowledged task after visibility_timeout: it must exceed the longest
 # countdown plus the longest run, or a scheduled retry would be delivered twice.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": LLM_RETRY_MAX_DELAY + CELERY_TASK_TIME_LIMIT + 600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": max(LLM_RETRY_MAX_DELAY, CJ_WEBHOOK_RETRY_MAX_SECONDS) + CELERY_TASK_TIME_LIMIT + 600
+}
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = CELERY_BROKER_TRANSPORT_OPTIONS
 # Queues, routes and the beat schedule live beside the Celery app (cjproject/celery.py).
 
@@ -315,8 +327,11 @@ LLM_RATE_LIMIT_TOKENS_PER_MINUTE = _int("LLM_RATE_LIMIT_TOKENS_PER_MINUTE", 0, m
 # Beat: how often provider batch jobs are polled, and the queue_metrics_snapshot log line.
 LLM_BATCH_POLL_SECONDS = _int("LLM_BATCH_POLL_SECONDS", 60, minimum=1)
 LLM_METRICS_SNAPSHOT_SECONDS = _int("LLM_METRICS_SNAPSHOT_SECONDS", 60, minimum=5)
-# HMAC-SHA256 key of the webhooks of POST /api/v1/comparison (none: webhooks are refused).
-LLM_WEBHOOK_SECRET = env.str("LLM_WEBHOOK_SECRET", default="")
+# Webhooks (batches' and the gateway's notices, signed with each owner's secret): attempts in
+# all, and the wait after a failed attempt, doubling from the base up to CJ_WEBHOOK_RETRY_MAX_SECONDS
+# (in the Celery block above: the broker's visibility timeout exceeds it).
+CJ_WEBHOOK_MAX_ATTEMPTS = _int("CJ_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
+CJ_WEBHOOK_RETRY_BASE_SECONDS = _int("CJ_WEBHOOK_RETRY_BASE_SECONDS", 5, minimum=1)
 # Networks (CIDRs, comma-separated) a webhook may reach although they are not public: loopback,
 # private, link-local ... are refused otherwise (the SSRF guard of cjproject.webhooks).
 CJ_WEBHOOK_ALLOWED_NETWORKS = env.list("CJ_WEBHOOK_ALLOWED_NETWORKS", default=[])
@@ -356,6 +371,26 @@ ADMIN_LOGIN_MAX_FAILURES = _int("ADMIN_LOGIN_MAX_FAILURES", 5, minimum=1)
 ADMIN_LOGIN_LOCKOUT_SECONDS = _int("ADMIN_LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
 # Bearer token Prometheus sends for GET /metrics; unset: /metrics answers only this host (loopback).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
+# --- HTTPS -------------------------------------------------------------------------------------
+# With DJANGO_DEBUG off (the default) plain HTTP is redirected to HTTPS, browsers are told to keep
+# to HTTPS (HSTS, a year, subdomains included) and session and CSRF cookies travel over HTTPS only:
+# `manage.py check --deploy` is clean. Behind a TLS proxy, API_TRUSTED_PROXY_COUNT (above) also
+# makes its X-Forwarded-Proto believed, so a request that came in over HTTPS is not redirected
+# again. A plain-HTTP setup (docker-compose.yml on a laptop, the tests) turns the redirect and the
+# secure cookies off by name. /health/ and /metrics answer plain HTTP too (probes and scrapers
+# inside the network).
+SECURE_SSL_REDIRECT = _bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^metrics$"]
+SECURE_HSTS_SECONDS = _int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+# Asking to be on the browsers' preload list binds the whole domain for months: the operator's call.
+SECURE_HSTS_PRELOAD = _bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _bool("DJANGO_SECURE_COOKIES", not DEBUG)
+if API_TRUSTED_PROXY_COUNT:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# check --deploy's reminder that HSTS preload is off (security.W021): off on purpose, see above.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 REST_FRAMEWORK = {
     "NUM_PROXIES": API_TRUSTED_PROXY_COUNT,
@@ -414,6 +449,7 @@ LOGGING = {
     "loggers": {
         "assessments": {"level": LOG_LEVEL},
         "llmgateway": {"level": LOG_LEVEL},
+        "webhooks": {"level": LOG_LEVEL},
         # The worker's ready line and its "Task ... received / succeeded" lines are INFO.
         "celery": {"level": LOG_LEVEL},
     },

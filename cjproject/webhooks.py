@@ -1,7 +1,16 @@
-"""Signed webhooks, for both apps: the signature (`X-CJ-Signature`) and the one POST that sends them.
+"""Signed webhooks, for both apps: the signature (Standard Webhooks) and the one POST that sends them.
 
-`X-CJ-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "t.body" with LLM_WEBHOOK_SECRET>`. The
-gateway's comparison notices and the batches' `batch.finished` notices are sent through here.
+Every notice carries the three headers of the Standard Webhooks spec, so that a receiver can check
+it with an existing library (`standardwebhooks`, `svix`) or by hand:
+
+    webhook-id: msg_...                 (the same on every retry of one notice: deduplicate on it)
+    webhook-timestamp: <unix seconds>   (of this attempt: refuse one too old, e.g. 5 minutes)
+    webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">
+
+The key is the owner's secret, `whsec_<base64 of the key bytes>`; during a rotation the notice is
+signed with each live secret (space-separated signatures), so a receiver holding either verifies
+it. Secrets, deliveries and retries are the `webhooks` app's; the gateway's comparison notices and
+the batches' `batch.finished` notices are both sent through `webhook_post`.
 
 The SSRF guard: a URL's host is resolved at send time and every address it resolves to must be a
 public one (no loopback, private, link-local, multicast, reserved or unspecified address, IPv4
@@ -11,17 +20,17 @@ address that was checked (no second lookup for DNS to change), and a redirect is
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import http.client
 import ipaddress
-import json
 import socket
 import ssl
 import time
 import urllib.error
+from collections.abc import Sequence
 from email.message import Message
-from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -30,10 +39,23 @@ from django.conf import settings
 WEBHOOK_TIMEOUT_SECONDS = 10
 
 
-def webhook_signature(*, body: bytes, timestamp: str) -> str:
-    """HMAC-SHA256 of `timestamp.body` with `LLM_WEBHOOK_SECRET`, hex: `X-CJ-Signature: t=..,v1=..`."""
-    digest = hmac.new(settings.LLM_WEBHOOK_SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the format of a secret, not one
+USER_AGENT = "cj-service-webhooks/1"
+
+
+def webhook_secret_key(secret: str) -> bytes:
+    """The key bytes of a `whsec_<base64>` secret."""
+    return base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+
+
+def webhook_signature(*, secrets: Sequence[str], message_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` header: `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` for each
+    secret, space-separated (Standard Webhooks)."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return " ".join(
+        "v1," + base64.b64encode(hmac.new(webhook_secret_key(secret), signed, hashlib.sha256).digest()).decode()
+        for secret in secrets
+    )
 
 
 class UnsafeWebhookURL(ValueError):
@@ -134,22 +156,39 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
-def webhook_post(*, url: str, payload: dict[str, Any], headers: dict[str, str], timeout: float = WEBHOOK_TIMEOUT_SECONDS) -> int:
-    """POST `payload` as compact JSON, signed (`X-CJ-Signature`), with the caller's headers.
+def webhook_post(
+    *,
+    url: str,
+    body: bytes,
+    message_id: str,
+    secrets: Sequence[str],
+    headers: dict[str, str] | None = None,
+    timeout: float = WEBHOOK_TIMEOUT_SECONDS,
+) -> int:
+    """POST `body` (JSON) to `url`, signed with `secrets` (Standard Webhooks), with the caller's headers.
 
-    Returns the HTTP status of a 2xx answer; raises `urllib.error.HTTPError` for any other answer
-    (a redirect is not followed: the signature goes to the URL given and nowhere else), `OSError`
-    when the receiver cannot be reached and `UnsafeWebhookURL` (a ValueError) for a refused URL.
+    The URL passes the SSRF guard first (`webhook_url_check`: resolved now, every address public
+    unless allowed, the connection made to the checked address). Returns the HTTP status of a 2xx
+    answer; raises `urllib.error.HTTPError` for any other answer (a redirect is not followed: the
+    signature goes to the URL given and nowhere else), `OSError` when the receiver cannot be
+    reached and `UnsafeWebhookURL` (a ValueError) for a refused URL.
     """
+    if not secrets:
+        raise ValueError("a webhook is never sent unsigned")
     host, port, address = webhook_url_check(url)
     parts = urlsplit(url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    signed = {"X-CJ-Signature": webhook_signature(body=body, timestamp=str(int(time.time())))}
+    timestamp = int(time.time())
+    signed = {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": webhook_signature(secrets=secrets, message_id=message_id, timestamp=timestamp, body=body),
+    }
     connection_class = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
     connection = connection_class(host, port, str(address), timeout)
     try:
-        connection.request("POST", target, body=body, headers={"Content-Type": "application/json", **signed, **headers})
+        sent = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **(headers or {}), **signed}
+        connection.request("POST", target, body=body, headers=sent)
         response = connection.getresponse()
         status = int(response.status)
         response.read(65536)  # a receiver's answer is not used; read a little so the connection closes cleanly

@@ -98,17 +98,3 @@ def queue_metrics_snapshot() -> dict[str, Any]:
     snapshot = selectors.queue_metrics_snapshot()
     logger.info("queue_metrics_snapshot", extra={"event": "queue_metrics_snapshot", **snapshot})
     return snapshot
-
-
-@shared_task(
-    name="llmgateway.send_webhook",
-    acks_late=True,
-    autoretry_for=(OSError,),
-    retry_backoff=5,
-    retry_backoff_max=600,
-    max_retries=8,
-    queue="llm_batch",
-)
-def send_webhook(request_id: int) -> int:
-    """POST a finished external request's result to its webhook, signed (HMAC-SHA256)."""
-    return services.comparison_webhook_send(request_id=request_id)

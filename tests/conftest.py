@@ -1,4 +1,5 @@
-"""Shared fixtures: personas, in-process Celery for service tests, and a small batch request.
+"""Shared fixtures: personas, in-process Celery for service tests, a small batch request, and
+local webhook receivers.
 
 `make test` points DATABASE_URL at PostgreSQL and REDIS_URL at Redis. Service tests run Celery
 tasks in process (the flow is the same code); tests marked `worker` start a real worker.
@@ -6,7 +7,9 @@ tasks in process (the flow is the same code); tests marked `worker` start a real
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -90,3 +93,55 @@ def run_batch(owner: Any, n: int = 6, **request: Any) -> Any:
 def body_of(response: Any) -> bytes:
     """A response's body, whole or streamed (the exports stream)."""
     return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+# --- Webhook receivers: real HTTP servers on loopback, which the tests allow webhooks to reach ---
+
+
+class Receiver:
+    """A local endpoint answering the given statuses in turn (then 204), recording each call;
+    `location` is sent with a 3xx."""
+
+    def __init__(self, statuses: list[int], location: str = "") -> None:
+        self.statuses = list(statuses)
+        self.location = location
+        self.calls: list[tuple[str, dict[str, str], bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.calls.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(receiver.statuses.pop(0) if receiver.statuses else 204)
+                if receiver.location:
+                    self.send_header("Location", receiver.location)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+
+@pytest.fixture
+def serve(settings: Any) -> Iterator[Callable[..., Receiver]]:
+    """Start receivers on loopback (which the test run's operator allows for webhooks)."""
+    settings.CJ_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    started: list[Receiver] = []
+
+    def start(statuses: list[int] | None = None, location: str = "") -> Receiver:
+        receiver = Receiver(statuses or [], location)
+        threading.Thread(target=receiver.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+        started.append(receiver)
+        return receiver
+
+    yield start
+    for receiver in started:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+
+
+@pytest.fixture
+def receiver(serve: Callable[..., Receiver]) -> Receiver:
+    return serve()

@@ -7,6 +7,9 @@ in pyproject's addopts), and inherited by the worker processes that tests start.
 - Scoring keeps TEST_POSTERIOR_DRAWS posterior draws instead of 300: the flows under test do not
   depend on P(grade) to two decimals, and scoring is most of their time. The engine's own tests
   call it with its defaults; set CJ_POSTERIOR_DRAWS to run a test with more.
+- DJANGO_DEBUG stays off, as in production, so the settings need a secret key: a test-only one.
+  The test client, the live server and the workers speak plain HTTP: no redirect to HTTPS, no
+  secure-only cookies.
 """
 
 from __future__ import annotations
@@ -34,3 +37,6 @@ if _worker.startswith("gw"):
             os.environ[_name] = _own_database(os.environ[_name], int(_worker[2:]))
 
 os.environ.setdefault("CJ_POSTERIOR_DRAWS", TEST_POSTERIOR_DRAWS)
+os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-secret-key-never-used-outside-the-test-suite-0123456789")
+os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("DJANGO_SECURE_COOKIES", "false")

@@ -4,15 +4,14 @@ spelling, no credentials, no redirect followed; listed networks allowed by the o
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from cjproject import webhooks
 from cjproject.webhooks import UnsafeWebhookURL, webhook_post, webhook_url_check, webhook_url_refusal
+
+SECRET = "whsec_" + "c2VjcmV0LWtleS1vZi10aGUtdGVzdHM="
 
 REFUSED = [
     "http://127.0.0.1:6379/",
@@ -48,7 +47,7 @@ def test_finding_5_a_name_that_resolves_to_a_private_address_is_refused_when_sen
     )
     assert webhook_url_refusal("https://rebinding.example/hook") is None  # a name: checked when sent
     with pytest.raises(UnsafeWebhookURL, match=r"10\.1\.2\.3 is a private address"):
-        webhook_post(url="https://rebinding.example/hook", payload={}, headers={})
+        webhook_post(url="https://rebinding.example/hook", body=b"{}", message_id="msg_1", secrets=[SECRET])
 
 
 def test_finding_5_a_public_address_passes(monkeypatch, settings):
@@ -57,66 +56,26 @@ def test_finding_5_a_public_address_passes(monkeypatch, settings):
     assert webhook_url_check("https://school.example/hook")[1:] == (443, webhooks.ipaddress.ip_address("93.184.216.34"))
 
 
-class _Receiver:
-    def __init__(self, status: int, location: str = "") -> None:
-        self.hits: list[tuple[str, dict[str, str]]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.hits.append((self.path, dict(self.headers)))
-                self.send_response(status)
-                if location:
-                    self.send_header("Location", location)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-
-@pytest.fixture
-def serve() -> Iterator[Any]:
-    started: list[_Receiver] = []
-
-    def start(status: int, location: str = "") -> _Receiver:
-        receiver = _Receiver(status, location)
-        threading.Thread(target=receiver.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-        started.append(receiver)
-        return receiver
-
-    yield start
-    for receiver in started:
-        receiver.server.shutdown()
-        receiver.server.server_close()
-
-
 def test_finding_5_a_loopback_receiver_is_reached_only_when_the_operator_allows_it(serve, settings):
-    settings.LLM_WEBHOOK_SECRET = "s"
-    receiver = serve(204)
+    receiver = serve()  # the fixture allows loopback; this test takes that back first
     settings.CJ_WEBHOOK_ALLOWED_NETWORKS = []
     with pytest.raises(UnsafeWebhookURL):
-        webhook_post(url=f"{receiver.url}/hook", payload={"a": 1}, headers={})
-    assert receiver.hits == []
+        webhook_post(url=receiver.url, body=b'{"a":1}', message_id="msg_1", secrets=[SECRET])
+    assert receiver.calls == []
     settings.CJ_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
-    assert webhook_post(url=f"{receiver.url}/hook?x=1", payload={"a": 1}, headers={}) == 204
-    assert receiver.hits[0][0] == "/hook?x=1"
+    assert webhook_post(url=f"{receiver.url}?x=1", body=b'{"a":1}', message_id="msg_1", secrets=[SECRET]) == 204
+    assert receiver.calls[0][0] == "/hook?x=1"
 
 
-def test_finding_5_a_redirect_is_not_followed_and_the_signature_goes_nowhere_else(serve, settings):
+def test_finding_5_a_redirect_is_not_followed_and_the_signature_goes_nowhere_else(serve):
     import urllib.error
 
-    settings.LLM_WEBHOOK_SECRET = "s"
-    settings.CJ_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
-    elsewhere = serve(204)
-    redirecting = serve(302, location=f"{elsewhere.url}/stolen")
+    elsewhere = serve()
+    redirecting = serve([302], location=f"{elsewhere.url}/stolen")
     with pytest.raises(urllib.error.HTTPError) as answered:
-        webhook_post(url=f"{redirecting.url}/hook", payload={"a": 1}, headers={})
+        webhook_post(url=redirecting.url, body=b'{"a":1}', message_id="msg_1", secrets=[SECRET])
     assert answered.value.code == 302
-    assert len(redirecting.hits) == 1 and elsewhere.hits == []
+    assert len(redirecting.calls) == 1 and elsewhere.calls == []
 
 
 @pytest.mark.django_db
@@ -124,7 +83,9 @@ def test_finding_5_a_redirect_is_not_followed_and_the_signature_goes_nowhere_els
 def test_finding_5_both_apis_refuse_an_internal_webhook_url_with_a_400(path, settings, owner):
     from rest_framework.test import APIClient
 
-    settings.LLM_WEBHOOK_SECRET = "s"
+    from webhooks.services import webhook_secret_create
+
+    webhook_secret_create(owner=owner)
     settings.CJ_WEBHOOK_ALLOWED_NETWORKS = []
     client = APIClient()
     client.force_authenticate(owner)

@@ -15,7 +15,10 @@ class BatchCreate(CJAssessmentRequestData):
     webhook_url: HttpUrl | None = Field(
         default=None,
         max_length=2000,
-        description="POSTed a signed `batch.finished` notice when the batch finishes (needs LLM_WEBHOOK_SECRET on the server).",
+        description=(
+            "POSTed a `batch.finished` notice when the batch finishes, signed with your webhook secret "
+            "(Standard Webhooks; create one first: POST /api/v1/webhook-secrets)."
+        ),
     )
 
     def request_data(self) -> CJAssessmentRequestData:

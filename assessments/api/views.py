@@ -34,7 +34,7 @@ from assessments.results.schema import EXPORT_COLUMNS, SCHEMA_NAME, SCHEMA_VERSI
 from assessments.results.writers import batch_results_csv_stream, batch_results_json_stream
 from cjproject.api import IDEMPOTENCY_HEADER, APIError, Idempotency, error_responses, request_user
 from cjproject.errors import Conflict, InvalidInput, fields_from_pydantic
-from cjproject.webhooks import webhook_url_refusal
+from webhooks.selectors import webhook_registration_refusal
 
 ASSIGNMENTS = "assignments"
 BATCHES = "batches"
@@ -300,11 +300,7 @@ class BatchListCreateView(generics.ListCreateAPIView):
             body = BatchCreate.model_validate(request.data)
         except ValidationError as exc:
             raise InvalidInput("invalid batch request", fields=fields_from_pydantic(exc)) from None
-        if body.webhook_url and not settings.LLM_WEBHOOK_SECRET:
-            raise InvalidInput(
-                "webhooks are off", fields={"webhook_url": ["this server signs no webhooks (LLM_WEBHOOK_SECRET unset)"]}
-            )
-        if body.webhook_url and (refused := webhook_url_refusal(str(body.webhook_url))):
+        if body.webhook_url and (refused := webhook_registration_refusal(owner=request_user(request), url=str(body.webhook_url))):
             raise InvalidInput("webhook URL refused", fields={"webhook_url": [refused]})
         try:
             batch = services.batch_submit(

@@ -7,7 +7,7 @@
 - `scoring`: a batch's rows to the engine and its statistics back;
 - `endings`: how a batch ends (state, end reason, event, metric, webhook);
 - `sweeper`: beat's recovery of stuck rounds, stalled batches and lost comparisons;
-- `webhooks`: a batch's `batch.finished` notice;
+- `webhooks`: a batch's `batch.finished` notice (handed to the `webhooks` app);
 - `tokens`: API tokens, hashed at rest.
 
 The verbs that views, admin actions, commands and tasks call are re-exported here, so a call
@@ -37,7 +37,6 @@ from assessments.services.results import batch_counters_bump, batch_counters_ref
 from assessments.services.rounds import round_complete, round_dispatch
 from assessments.services.sweeper import batch_sweep
 from assessments.services.tokens import api_token_create, api_token_revoke
-from assessments.services.webhooks import batch_webhook_deliver
 
 __all__ = [
     "ASSIGNMENT_CONTENT_FIELDS",
@@ -60,7 +59,6 @@ __all__ = [
     "batch_start_schedule",
     "batch_submit",
     "batch_sweep",
-    "batch_webhook_deliver",
     "comparison_record",
     "round_complete",
     "round_dispatch",

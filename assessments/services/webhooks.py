@@ -1,41 +1,35 @@
-"""A batch's `batch.finished` notice: when it is sent, what it says, and each delivery attempt.
+"""A batch's `batch.finished` notice: when it is sent and what it says.
 
 The body is small and holds no essay text: the batch's id, state, end reason and where to read
-its results. Signing and sending are `cjproject.webhooks`'. Delivery is the Celery task
-`batch_webhook_deliver`, retried with exponential backoff; every attempt is recorded in the
-batch's `processing_metadata["webhooks"]`.
+its results. It is fixed when the batch finishes and handed to the `webhooks` app, which signs it
+with the owner's secret, delivers it with the one retry policy and keeps every attempt in the
+delivery log (`GET /api/v1/webhook-deliveries?batch=<id>`); a batch deleted meanwhile does not
+stop its notice.
 """
 
 from __future__ import annotations
 
-import http.client
-import logging
-import urllib.error
 from typing import Any
 
-from django.db import transaction
-from django.utils import timezone
-
-from assessments.metadata import metadata_append
 from assessments.models import Batch
-from cjproject.webhooks import WEBHOOK_TIMEOUT_SECONDS, webhook_post
-
-logger = logging.getLogger(__name__)
+from webhooks.services import webhook_notice_send
 
 EVENT_BATCH_FINISHED = "batch.finished"
-# Attempts in all (the first one and its retries); waits double from 5 s up to 10 minutes.
-WEBHOOK_MAX_ATTEMPTS = 8
 
 
 def batch_webhook_schedule(*, batch_id: int) -> None:
-    """Send the batch's webhook once the current transaction commits (if it has one)."""
-    if not Batch.objects.filter(pk=batch_id).exclude(webhook_url="").exists():
+    """Store the finished batch's notice and send it once the current transaction commits."""
+    batch = Batch.objects.filter(pk=batch_id).exclude(webhook_url="").first()
+    if batch is None:
         return
-    from assessments.tasks import batch_webhook_deliver as batch_webhook_deliver_task
-    from cjproject.celery import QUEUE_LLM_BATCH
-
-    # The gateway's housekeeping queue carries webhooks: a slow receiver never holds up a round.
-    transaction.on_commit(lambda: batch_webhook_deliver_task.apply_async(args=(batch_id,), queue=QUEUE_LLM_BATCH))
+    webhook_notice_send(
+        owner=batch.owner,
+        url=batch.webhook_url,
+        event=EVENT_BATCH_FINISHED,
+        subject_kind="batch",
+        subject_id=batch.pk,
+        payload=batch_webhook_body(batch=batch),
+    )
 
 
 def batch_webhook_body(*, batch: Batch) -> dict[str, Any]:
@@ -56,30 +50,3 @@ def batch_webhook_body(*, batch: Batch) -> dict[str, Any]:
             "results_url": f"{url}/results",
         },
     }
-
-
-def batch_webhook_deliver(*, batch_id: int, attempt: int) -> bool:
-    """POST the signed notice once; True when the receiver answered 2xx. Records the attempt."""
-    batch = Batch.objects.get(pk=batch_id)
-    outcome: dict[str, Any] = {"at": timezone.now().isoformat(), "attempt": attempt, "state": batch.state}
-    try:
-        outcome["status"] = webhook_post(
-            url=batch.webhook_url,
-            payload=batch_webhook_body(batch=batch),
-            headers={"X-CJ-Event": EVENT_BATCH_FINISHED, "X-CJ-Batch-Id": str(batch.pk)},
-            timeout=WEBHOOK_TIMEOUT_SECONDS,
-        )
-    except urllib.error.HTTPError as exc:
-        outcome["status"] = exc.code
-    except (OSError, ValueError, http.client.HTTPException) as exc:  # refused, unreachable, timed out, garbled
-        outcome["error"] = type(exc).__name__
-    delivered = 200 <= outcome.get("status", 0) < 300
-    metadata_append(instance=batch, key="webhooks", item={**outcome, "delivered": delivered})
-    log = logger.info if delivered else logger.warning
-    log("Batch webhook attempt", extra={"batch_id": batch_id, **outcome, "delivered": delivered})
-    return delivered
-
-
-def webhook_backoff_seconds(retries: int) -> int:
-    """5, 10, 20 ... seconds, at most 10 minutes."""
-    return min(600, 5 * 2**retries)

@@ -27,12 +27,12 @@ from rest_framework.views import APIView
 
 from cjproject.api import IDEMPOTENCY_HEADER, Idempotency, error_body, error_response, error_responses
 from cjproject.errors import InvalidInput, fields_from_pydantic
-from cjproject.webhooks import webhook_url_refusal
 from llmgateway import selectors, services
 from llmgateway.collector import RedisCollector
 from llmgateway.metrics import EXTRA_COLLECTORS
 from llmgateway.models import LLMRequest
 from llmgateway.schemas import ComparisonRequestIn, PromptParts
+from webhooks.selectors import webhook_registration_refusal
 
 _TRUE, _FALSE = {"1", "true", "yes"}, {"0", "false", "no", ""}
 
@@ -113,11 +113,7 @@ class ComparisonCreateView(GatewayAPIView):
             body = ComparisonRequestIn.model_validate(request.data)
         except ValidationError as exc:
             raise InvalidInput("invalid comparison request", fields=fields_from_pydantic(exc)) from None
-        if body.webhook_url and not settings.LLM_WEBHOOK_SECRET:
-            raise InvalidInput(
-                "webhooks are off", fields={"webhook_url": ["this server signs no webhooks (LLM_WEBHOOK_SECRET unset)"]}
-            )
-        if body.webhook_url and (refused := webhook_url_refusal(str(body.webhook_url))):
+        if body.webhook_url and (refused := webhook_registration_refusal(owner=request.user, url=str(body.webhook_url))):
             raise InvalidInput("webhook URL refused", fields={"webhook_url": [refused]})
         idempotency = Idempotency.of(request)
         if idempotency.key and (

@@ -23,7 +23,7 @@ from llmgateway.services.requests import (
     comparison_requests_cancel,
     comparison_requests_create,
     comparison_signatures,
-    comparison_webhook_send,
+    comparison_webhook_schedule,
     provider_resolve,
 )
 
@@ -42,7 +42,7 @@ __all__ = [
     "comparison_requests_create",
     "comparison_run",
     "comparison_signatures",
-    "comparison_webhook_send",
+    "comparison_webhook_schedule",
     "provider_resolve",
     "result_of",
 ]

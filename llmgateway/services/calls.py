@@ -44,6 +44,7 @@ from llmgateway.providers import provider_get
 from llmgateway.providers.base import CallContext, Provider, ProviderError, ProviderReply, RateLimitInfo
 from llmgateway.ratelimit import rate_acquire, rate_observe
 from llmgateway.schemas import ComparisonAnswer, ComparisonResult, LLMConfigOverrides, ManifestModel, PromptParts, Usage
+from llmgateway.services.requests import comparison_webhook_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -352,9 +353,7 @@ def _deliver_or_retry(request: LLMRequest, *, report: RunReport, metrics: Metric
     report.delivered += 1
     metrics.inc("llm_provider_comparison_callbacks_total", result=result.status)
     if request.webhook_url:
-        from llmgateway.tasks import send_webhook
-
-        transaction.on_commit(lambda: send_webhook.delay(request.pk))
+        comparison_webhook_schedule(request_id=request.pk)
 
 
 def result_of(request: LLMRequest) -> ComparisonResult:

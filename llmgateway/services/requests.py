@@ -18,13 +18,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from cjproject.errors import InvalidInput
-from cjproject.webhooks import webhook_post
 from llmgateway.manifest import default_model, model_get
 from llmgateway.models import LLMRequest, ProviderBatchJob
 from llmgateway.providers import provider_get, provider_missing_setting
 from llmgateway.providers.base import Provider
 from llmgateway.schemas import LLMConfigOverrides, ManifestModel, PromptParts
 from llmgateway.vocabulary import BATCHING_MODES, PER_REQUEST, SERIAL_BUNDLE
+from webhooks.selectors import webhook_notice_exists
+from webhooks.services import webhook_notice_send
 
 
 def provider_resolve(*, overrides: LLMConfigOverrides | None) -> tuple[Provider, str]:
@@ -215,13 +216,25 @@ def comparison_request_submit(
     return llm_request
 
 
-def comparison_webhook_send(*, request_id: int) -> int:
-    """POST a finished external request's result to its webhook, signed; returns the HTTP status."""
+EVENT_COMPARISON_FINISHED = "comparison.finished"
+
+
+def comparison_webhook_schedule(*, request_id: int) -> None:
+    """Store a finished external request's notice (its result as `GET /comparison/{id}` shows it)
+    and send it once the current transaction commits: signed with its owner's secret, retried and
+    logged by the `webhooks` app."""
     from llmgateway.selectors import comparison_request_view
 
-    request = LLMRequest.objects.get(pk=request_id)
-    return webhook_post(
+    request = LLMRequest.objects.filter(pk=request_id, owner__isnull=False).exclude(webhook_url="").first()
+    if request is None or webhook_notice_exists(
+        subject_kind="comparison", subject_id=request.pk, event=EVENT_COMPARISON_FINISHED
+    ):
+        return  # no webhook, or notified already (a finished request delivered again)
+    webhook_notice_send(
+        owner=request.owner,
         url=request.webhook_url,
+        event=EVENT_COMPARISON_FINISHED,
+        subject_kind="comparison",
+        subject_id=request.pk,
         payload=comparison_request_view(request=request),
-        headers={"X-CJ-Request-Id": str(request.pk)},
     )

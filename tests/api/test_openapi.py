@@ -131,6 +131,8 @@ def test_the_live_schema_holds_for_generated_requests(live_schema, known_ids, ow
     assert len(operations) >= 24
 
     for operation in operations:
+        if mode == GenerationMode.NEGATIVE and not (operation.path_parameters or operation.query or operation.body):
+            continue  # no input (GET /webhook-secrets): nothing a client sends can be invalid
         names = {p.name for p in operation.path_parameters}
         strategy = operation.as_strategy(generation_mode=mode)
         if names and names <= set(known_ids) and mode == GenerationMode.POSITIVE:

@@ -1,17 +1,13 @@
 """The gateway's HTTP API: models, comparisons for external clients, usage; one error shape."""
 
-import hashlib
-import hmac
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from rest_framework.test import APIClient
 
 from llmgateway.models import LLMRequest
-from llmgateway.tasks import send_webhook
 from tests.llmgateway.conftest import STRONG, WEAK
+from tests.webhooks.conftest import standard_webhooks_verify
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -139,36 +135,13 @@ def test_usage_sums_tokens_and_cost_by_provider_and_model(owner_client, staff):
     assert owner_client.get("/api/v1/usage?provider=nope").status_code == 400
 
 
-def test_a_webhook_needs_a_secret_and_is_signed(owner_client, settings):
-    settings.LLM_WEBHOOK_SECRET = ""
-    refused = owner_client.post("/api/v1/comparison", {**BODY, "webhook_url": "http://127.0.0.1:9/hook"}, format="json")
-    assert refused.status_code == 400 and "webhook_url" in refused.json()["error"]["fields"]
+def test_a_webhook_needs_the_owners_secret_and_is_signed_with_it(owner_client, owner, serve):
+    refused = owner_client.post("/api/v1/comparison", {**BODY, "webhook_url": "https://school.example/hook"}, format="json")
+    assert refused.status_code == 400 and "webhook secret" in refused.json()["error"]["fields"]["webhook_url"][0]
 
-    settings.LLM_WEBHOOK_SECRET = "whsec-test"
-    settings.CJ_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]  # the fake receiver listens on loopback
-    received = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append((dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-        created = owner_client.post("/api/v1/comparison", {**BODY, "webhook_url": url}, format="json").json()
-        if not received:  # the webhook is sent on commit; in process that is now
-            send_webhook.apply(args=[created["id"]])
-    finally:
-        server.shutdown()
-        server.server_close()
-    headers, body = received[0]
-    headers = {k.lower(): v for k, v in headers.items()}
-    timestamp, signature = (part.split("=", 1)[1] for part in headers["x-cj-signature"].split(","))
-    expected = hmac.new(b"whsec-test", f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    assert signature == expected and json.loads(body)["status"] == "succeeded"
+    secret = owner_client.post("/api/v1/webhook-secrets", {}, format="json").json()["secret"]
+    receiver = serve()  # on loopback, which the fixture lets webhooks reach
+    created = owner_client.post("/api/v1/comparison", {**BODY, "webhook_url": receiver.url}, format="json").json()
+    _, headers, body = receiver.calls[0]  # sent on commit: this test's transactions commit
+    assert standard_webhooks_verify(secret, headers, body)["status"] == "succeeded"
+    assert json.loads(body)["id"] == created["id"] and headers["x-cj-event"] == "comparison.finished"

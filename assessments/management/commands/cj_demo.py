@@ -106,9 +106,10 @@ class Command(BaseCommand):
         self.stdout.write(f"Results: {path}")
         self.stdout.write(
             f"Admin:   http://127.0.0.1:8000/admin/assessments/batch/{batch.pk}/change/ "
-            "(after `.venv/bin/python manage.py createsuperuser` and `.venv/bin/python manage.py runserver`)"
+            "(after `export DJANGO_DEBUG=true`, for this laptop only, then `.venv/bin/python manage.py createsuperuser` "
+            "and `.venv/bin/python manage.py runserver`)"
         )
-        self.stdout.write(f"Manage:  .venv/bin/python manage.py cj_batch show|rescore|continue {batch.pk}")
+        self.stdout.write(f"Manage:  DJANGO_DEBUG=true .venv/bin/python manage.py cj_batch show|rescore|continue {batch.pk}")
 
     def _print(self, batch: Batch) -> None:
         progress = selectors.batch_progress(batch=batch)
