@@ -42,6 +42,12 @@ def batch_start(batch_id: int) -> bool:
     return services.batch_start(batch_id=batch_id)
 
 
+@shared_task(name="assessments.judging_checkpoint", acks_late=True)
+def judging_checkpoint(batch_id: int) -> str | None:
+    """Rescore a batch waiting for people and end it when their share, the deadline or its target says so."""
+    return services.judging_checkpoint(batch_id=batch_id)
+
+
 @shared_task(bind=True, name="assessments.batch_webhook_deliver", acks_late=True, max_retries=WEBHOOK_MAX_ATTEMPTS - 1)
 def batch_webhook_deliver(self: Any, batch_id: int) -> Any:
     """POST a finished batch's signed notice; retried with exponential backoff until delivered."""
