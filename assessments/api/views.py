@@ -27,17 +27,20 @@ from rest_framework.views import APIView
 
 from assessments import selectors, services
 from assessments.api import serializers as s
-from assessments.api.contracts import BatchCreate
+from assessments.api.contracts import BatchCreate, JudgementOut, NextPairOut
+from assessments.api.judging import judgement_answer, next_pair_answer
 from assessments.models import AnchorEssay, Assignment, Batch, BatchState, ComparisonStatus
 from assessments.results.building import comparison_entry
 from assessments.results.schema import EXPORT_COLUMNS, SCHEMA_NAME, SCHEMA_VERSION, BatchResults, ComparisonEntry, ResultsSummary
 from assessments.results.writers import batch_results_csv_stream, batch_results_json_stream
+from assessments.schemas import HumanJudgementInput
 from cjproject.api import IDEMPOTENCY_HEADER, APIError, Idempotency, error_responses, request_user
 from cjproject.errors import Conflict, InvalidInput, fields_from_pydantic
 from cjproject.webhooks import webhook_url_refusal
 
 ASSIGNMENTS = "assignments"
 BATCHES = "batches"
+JUDGING = "judging"
 
 
 def _validated(serializer_class: type[serializers.Serializer], data: Any, *, partial: bool = False) -> dict[str, Any]:
@@ -529,3 +532,75 @@ class BatchExportJSONView(_BatchView):
         response = StreamingHttpResponse(batch_results_json_stream(batch=batch), content_type="application/json")
         response["X-CJ-Export-Schema"] = f"{SCHEMA_NAME}/{SCHEMA_VERSION}"
         return response
+
+
+# --- People judging ----------------------------------------------------------------------------
+
+
+class _JudgingView(APIView):
+    def _batch(self, request: Request, batch_id: int) -> Batch:
+        """Batches the caller owns or is invited to judge; any other is a 404."""
+        return _one(selectors.batches_judgeable(user=request.user), batch_id, "batch")
+
+
+@extend_schema(tags=[JUDGING])
+class BatchNextPairView(_JudgingView):
+    @extend_schema(
+        summary="The pair you should judge now (owner or invited judge)",
+        description=(
+            "Hands you a pair chosen at this moment (the most informative one from the current scale; in a moderation "
+            "batch, one the LLM judged, without its verdict) under opaque labels, leased to you for "
+            "`CJ_JUDGING_LEASE_SECONDS`. Asking again returns the same pair until you answer or skip it. "
+            "`pair` is null with a `reason` when there is nothing for you to judge."
+        ),
+        responses={200: NextPairOut, **error_responses(404)},
+    )
+    def get(self, request: Request, batch_id: int) -> Response:
+        batch = self._batch(request, batch_id)
+        offer = services.judging_next_pair(batch=batch, user=request_user(request))
+        return Response(next_pair_answer(batch=batch, offer=offer).model_dump(mode="json"))
+
+
+@extend_schema(tags=[JUDGING])
+class BatchJudgementsView(_JudgingView):
+    @extend_schema(
+        summary="Record your judgement of the pair you were given",
+        description=(
+            "Idempotent: the same answer again returns the same comparison (`replayed: true`, nothing counted twice); "
+            "another winner for an answered pair is a 409. `duration_ms` is capped by the time since the pair was "
+            "handed out and by `CJ_JUDGING_MAX_DURATION_SECONDS`. Send `skip: true` (with `lease_id` only) to pass "
+            "on a pair."
+        ),
+        request=HumanJudgementInput,
+        responses={200: JudgementOut, 201: JudgementOut, 204: None, **error_responses(400, 404, 409)},
+        examples=[
+            OpenApiExample("Essay A is better", value={"lease_id": 12, "winner": "a", "duration_ms": 41000}, request_only=True)
+        ],
+    )
+    def post(self, request: Request, batch_id: int) -> Response:
+        batch = self._batch(request, batch_id)
+        if not isinstance(request.data, dict):
+            raise InvalidInput("invalid judgement", fields={"__root__": ["the body must be a JSON object"]})
+        data = dict(request.data)
+        if data.get("skip") is True and set(data) <= {"skip", "lease_id"}:
+            lease_id = data.get("lease_id")
+            if not isinstance(lease_id, int) or isinstance(lease_id, bool) or lease_id < 1:
+                raise InvalidInput("invalid skip", fields={"lease_id": ["the lease_id of the pair you were given"]})
+            services.judging_skip(batch=batch, user=request_user(request), lease_id=lease_id)
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        try:
+            body = HumanJudgementInput.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidInput("invalid judgement", fields=fields_from_pydantic(exc)) from None
+        recorded = services.judging_record(
+            batch=batch,
+            user=request_user(request),
+            lease_id=body.lease_id,
+            winner=body.winner,
+            comment=body.comment,
+            duration_ms=body.duration_ms,
+        )
+        answer = judgement_answer(recorded)
+        return Response(
+            answer.model_dump(mode="json"), status=status.HTTP_201_CREATED if recorded.created else status.HTTP_200_OK
+        )
