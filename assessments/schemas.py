@@ -174,7 +174,9 @@ class HumanJudgementInput(Contract):
     the judging page): the lease, the essay judged better, an optional comment and the time taken."""
 
     lease_id: int = Field(ge=1, strict=True, description="The `lease_id` of the pair from `next-pair`.")
-    winner: Literal["a", "b"] = Field(description='"a": Essay A is better; "b": Essay B is better.')
+    winner: Literal["a", "b", "skip"] = Field(
+        description='"a": Essay A is better; "b": Essay B is better; "skip": pass on this pair (never offered to you again).'
+    )
     comment: str = Field(default="", max_length=JUDGEMENT_COMMENT_MAX_CHARS)
     duration_ms: int | None = Field(
         default=None,

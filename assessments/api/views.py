@@ -568,8 +568,8 @@ class BatchJudgementsView(_JudgingView):
         description=(
             "Idempotent: the same answer again returns the same comparison (`replayed: true`, nothing counted twice); "
             "another winner for an answered pair is a 409. `duration_ms` is capped by the time since the pair was "
-            "handed out and by `CJ_JUDGING_MAX_DURATION_SECONDS`. Send `skip: true` (with `lease_id` only) to pass "
-            "on a pair."
+            "handed out and by `CJ_JUDGING_MAX_DURATION_SECONDS`. `winner` `skip` passes on the pair (204): it is "
+            "never offered to you again."
         ),
         request=HumanJudgementInput,
         responses={200: JudgementOut, 201: JudgementOut, 204: None, **error_responses(400, 404, 409)},
@@ -581,17 +581,13 @@ class BatchJudgementsView(_JudgingView):
         batch = self._batch(request, batch_id)
         if not isinstance(request.data, dict):
             raise InvalidInput("invalid judgement", fields={"__root__": ["the body must be a JSON object"]})
-        data = dict(request.data)
-        if data.get("skip") is True and set(data) <= {"skip", "lease_id"}:
-            lease_id = data.get("lease_id")
-            if not isinstance(lease_id, int) or isinstance(lease_id, bool) or lease_id < 1:
-                raise InvalidInput("invalid skip", fields={"lease_id": ["the lease_id of the pair you were given"]})
-            services.judging_skip(batch=batch, user=request_user(request), lease_id=lease_id)
-            return Response(status=status.HTTP_204_NO_CONTENT)
         try:
-            body = HumanJudgementInput.model_validate(data)
+            body = HumanJudgementInput.model_validate(request.data)
         except ValidationError as exc:
             raise InvalidInput("invalid judgement", fields=fields_from_pydantic(exc)) from None
+        if body.winner == "skip":
+            services.judging_skip(batch=batch, user=request_user(request), lease_id=body.lease_id)
+            return Response(status=status.HTTP_204_NO_CONTENT)
         recorded = services.judging_record(
             batch=batch,
             user=request_user(request),

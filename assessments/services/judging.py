@@ -45,7 +45,7 @@ from assessments.models import (
     JudgingLease,
     LeaseStatus,
 )
-from assessments.services.endings import batch_conclude
+from assessments.services.endings import batch_conclude, batch_finish
 from assessments.services.results import batch_counters_bump, batch_counters_refresh
 from assessments.services.scoring import batch_score
 from cjproject.errors import Conflict, InvalidInput
@@ -469,7 +469,15 @@ def judging_checkpoint(*, batch_id: int) -> str | None:
         if reason:
             Batch.objects.filter(pk=batch_id).update(awaiting_people=False)
             judging_leases_end(batch_id=batch_id)
-            batch_conclude(batch=batch, reason=reason, score=score, round_no=round_no)
+            if batch.comparisons_succeeded == 0:  # nobody judged anything: nothing to score
+                batch_finish(
+                    batch=batch,
+                    state=BatchState.FAILED,
+                    reason=reason,
+                    message="no judgement was made before the batch had to end (deadline passed)",
+                )
+            else:
+                batch_conclude(batch=batch, reason=reason, score=score, round_no=round_no)
     return reason
 
 
