@@ -173,7 +173,7 @@ class HumanJudgementInput(Contract):
     """What a person sends for the pair they were given (`POST /api/v1/batches/{id}/judgements`,
     the judging page): the lease, the essay judged better, an optional comment and the time taken."""
 
-    lease_id: int = Field(ge=1, strict=True, description="The `lease_id` of the pair from `next-pair`.")
+    lease_id: int = Field(ge=1, le=2**63 - 1, strict=True, description="The `lease_id` of the pair from `next-pair`.")
     winner: Literal["a", "b", "skip"] = Field(
         description='"a": Essay A is better; "b": Essay B is better; "skip": pass on this pair (never offered to you again).'
     )

@@ -366,6 +366,7 @@ class BatchCreateForm(forms.Form):
     judge_mode = forms.ChoiceField(
         label="Who judges",
         choices=JudgeMode.choices,
+        required=False,
         initial=JudgeMode.LLM,
         help_text="People judge on the judging page once you invite them on the batch's page (you may judge too).",
     )

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.exceptions import NotRegistered
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -727,7 +727,7 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         if isinstance(batch, HttpResponse):
             return batch
         form = InviteJudgeForm(request.POST)
-        person = get_user_model().objects.filter(username=form.data.get("username", "")).first() if form.is_valid() else None
+        person = User.objects.filter(username=form.data.get("username", "")).first() if form.is_valid() else None
         if person is None or not person.is_staff:
             messages.error(request, "No grader with that user name: invite someone who can sign in to this admin.")
         else:

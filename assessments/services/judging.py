@@ -316,12 +316,17 @@ def moderation_pick(
 
 
 def judging_skip(*, batch: Batch, user: Any, lease_id: int) -> bool:
-    """The person passes on this pair: never offered to them again (others may get it)."""
-    return bool(
-        JudgingLease.objects.filter(pk=lease_id, batch=batch, user_id=user.pk, status__in=[LeaseStatus.OPEN, LeaseStatus.EXPIRED])
-        .filter(comparison__isnull=True)
-        .update(status=LeaseStatus.SKIPPED)
+    """The person passes on this pair: never offered to them again (others may get it).
+    Skipping twice is harmless; a pair already answered cannot be skipped (Conflict)."""
+    lease = JudgingLease.objects.filter(pk=lease_id, batch=batch, user_id=user.pk).first()
+    if lease is None:
+        raise InvalidInput("unknown pair", fields={"lease_id": [f"no pair {lease_id} was handed to you in this batch"]})
+    if lease.status == LeaseStatus.RECORDED:
+        raise Conflict("pair already judged", fields={"lease_id": ["you have already judged this pair"]})
+    JudgingLease.objects.filter(pk=lease.pk, status__in=[LeaseStatus.OPEN, LeaseStatus.EXPIRED]).update(
+        status=LeaseStatus.SKIPPED
     )
+    return True
 
 
 def judging_release(*, batch: Batch, user: Any) -> int:
