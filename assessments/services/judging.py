@@ -357,7 +357,7 @@ def judging_record(
     now = timezone.now()
     with transaction.atomic():
         lease = (
-            JudgingLease.objects.select_for_update()
+            JudgingLease.objects.select_for_update(of=("self",))
             .filter(pk=lease_id, batch=batch, user_id=user.pk)
             .select_related("comparison")
             .first()

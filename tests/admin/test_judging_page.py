@@ -13,12 +13,13 @@ from tests.conftest import essays
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _moderated(owner: Any, **options: Any) -> Batch:
-    request = {
-        "essays": essays(6),
-        "assignment_id": make_assignment(owner).pk,
-        "options": {"judge_mode": "moderation", "human_share": 0.5, "comparisons_per_essay": 4, **options},
-    }
+def _moderated(owner: Any, *, mode: str = "human") -> Batch:
+    """A batch of 5 essays on an assignment without anchors (quick to score): people only, or
+    moderated (the mock LLM judges it first, in process)."""
+    options: dict[str, Any] = {"judge_mode": mode, "comparisons_per_essay": 4}
+    if mode == "moderation":
+        options["human_share"] = 0.5
+    request = {"essays": essays(5), "assignment_id": make_assignment(owner, anchors=False).pk, "options": options}
     batch = services.batch_create(owner=owner, request=request)
     services.batch_start(batch_id=batch.pk)
     return Batch.objects.get(pk=batch.pk)
@@ -60,7 +61,8 @@ def test_a_bad_post_is_shown_as_a_message_not_an_error_page(grader, grader_clien
         f"/admin/assessments/batch/{batch.pk}/judge/", {"lease_id": "x", "action": "a", "comment": "nul\x00"}, follow=True
     )
     assert response.status_code == 200
-    assert "invalid judgement" in response.content.decode()
+    page = response.content.decode()
+    assert "Invalid judgement: lease_id:" in page and "comment: must not contain control characters" in page
     assert not Comparison.objects.filter(judge_user=grader).exists()
 
 
@@ -83,7 +85,7 @@ def test_a_grader_not_invited_cannot_open_the_page_until_invited(grader, grader_
 
 
 def test_the_batch_page_shows_the_agreement_and_excludes_a_judge(grader, grader_client):
-    batch = _moderated(grader)
+    batch = _moderated(grader, mode="moderation")
     for _ in range(2):
         offer = services.judging_next_pair(batch=batch, user=grader)
         services.judging_record(batch=batch, user=grader, lease_id=offer.lease_id, winner="a")

@@ -200,11 +200,11 @@ def test_a_batch_waiting_for_people_is_not_stalled_by_the_sweeper(owner, setting
 
 
 def test_hybrid_llm_rounds_run_then_the_batch_waits_for_peoples_share(owner):
-    batch = _start(owner, n=6, judge_mode="hybrid", human_share=0.1, comparisons_per_essay=4)
+    batch = _start(owner, n=5, judge_mode="hybrid", human_share=0.2, comparisons_per_essay=4, max_rounds=2)
     llm = batch.comparisons.filter(judge_user__isnull=True).count()
     assert llm > 0 and batch.state == "running" and batch.awaiting_people
     quota = judging.human_quota(batch=batch)
-    assert quota == 2  # ceil(0.1 × 12)
+    assert quota == 2  # 0.2 × 10
     for _ in range(quota):
         _judge(batch, owner)
     batch.refresh_from_db()
@@ -216,7 +216,7 @@ def test_hybrid_llm_rounds_run_then_the_batch_waits_for_peoples_share(owner):
 
 
 def test_moderation_hands_out_only_pairs_the_llm_judged_and_measures_agreement(owner, grader):
-    batch = _start(owner, n=6, judge_mode="moderation", human_share=0.25, comparisons_per_essay=4)
+    batch = _start(owner, n=5, judge_mode="moderation", human_share=0.3, comparisons_per_essay=4, max_rounds=2)
     services.batch_judge_invite(batch=batch, user=grader)
     llm_pairs = {frozenset(p) for p in batch.comparisons.filter(judge_user__isnull=True).values_list("essay_a_id", "essay_b_id")}
     for person in (owner, grader, owner):
@@ -231,7 +231,7 @@ def test_moderation_hands_out_only_pairs_the_llm_judged_and_measures_agreement(o
 
 
 def test_excluding_a_judge_refits_without_its_verdicts(owner):
-    batch = _start(owner, n=6, judge_mode="hybrid", human_share=0.25, comparisons_per_essay=4)
+    batch = _start(owner, n=5, judge_mode="hybrid", human_share=0.3, comparisons_per_essay=4, max_rounds=2)
     for _ in range(2):
         _judge(batch, owner)
     services.batch_rescore(batch_id=batch.pk)
@@ -258,7 +258,7 @@ def test_human_share_is_refused_outside_hybrid_and_moderation(owner):
 
 
 def test_an_llm_batch_offers_no_pair_to_people(owner):
-    batch = _start(owner, n=4)
+    batch = services.batch_create(owner=owner, request={"essays": essays(4)})
     offer = services.judging_next_pair(batch=batch, user=owner)
     assert isinstance(offer, NoPair) and "LLM only" in offer.reason
     assert not BatchJudge.objects.exists()
