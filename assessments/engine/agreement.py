@@ -114,7 +114,8 @@ def agreement(
        share of couples that chose the same essay.
     3. Overturned: pairs where the people's majority chose the other essay than the LLM's majority.
     4. The θ correlation between a Bradley–Terry fit of the human judgements alone and one of the
-       LLM's alone, over essays compared in both (needs MIN_ESSAYS_FOR_CORRELATION of them).
+       LLM's alone, over essays compared in both (needs MIN_ESSAYS_FOR_CORRELATION of them, and
+       at least as many judgements of each kind as such essays).
     Intervals are Wilson 95%.
     """
     first = np.asarray(first, dtype=np.int64)
@@ -185,6 +186,10 @@ def _scale_correlation(
     n = int(both.sum())
     if n < MIN_ESSAYS_FOR_CORRELATION:
         return None, f"needs at least {MIN_ESSAYS_FOR_CORRELATION} essays compared by both people and the LLM; {n} so far"
+    # Fewer judgements than essays cannot even connect them: such a scale is mostly the prior.
+    fewest = min(int(is_human.sum()), int((~is_human).sum()))
+    if fewest < n:
+        return None, f"needs at least as many judgements of each kind as essays compared by both ({n}); {fewest} so far"
     x, y = human.theta[both], llm.theta[both]
     if np.std(x) == 0 or np.std(y) == 0:
         return None, "one of the two scales does not vary yet"

@@ -90,3 +90,11 @@ def test_without_llm_judgements_there_is_no_correlation_and_it_says_why():
     assert report.correlation is None
     assert "both people and the LLM" in report.correlation_unavailable
     assert report.ai_human.n == 0 and report.overturned == []
+
+
+def test_too_few_judgements_of_one_kind_give_no_correlation():
+    # Five essays compared by both, but only three human judgements: not a scale yet.
+    rows = [(0, 1, 0, "llm"), (1, 2, 1, "llm"), (2, 3, 2, "llm"), (3, 4, 3, "llm"), (4, 0, 0, "llm")]
+    rows += [(0, 1, 0, "human:1"), (2, 3, 2, "human:1"), (3, 4, 4, "human:1")]
+    report = agreement(*_judgements(rows), n_items=5)
+    assert report.correlation is None and "as many judgements of each kind" in report.correlation_unavailable
