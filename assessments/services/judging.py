@@ -229,9 +229,10 @@ def judging_next_pair(*, batch: Batch, user: Any) -> PairOffer | NoPair:
                 expires_at=now + timedelta(seconds=settings.CJ_JUDGING_LEASE_SECONDS),
             )
     except IntegrityError:  # the same person asked twice at once: the other request leased a pair
-        lease = _open_lease(batch=batch, user=user)
-        if lease is None:
+        other = _open_lease(batch=batch, user=user)
+        if other is None:
             raise
+        lease = other
     logger.info(
         "Pair leased to a person", extra={"batch_id": batch.pk, "lease_id": lease.pk, "judge": human_judge_label(user.pk)}
     )

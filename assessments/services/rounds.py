@@ -9,7 +9,7 @@ sweeper's second body changes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -85,7 +85,7 @@ def _judged_pairs(*, batch: Batch, index_of: dict[int, int]) -> np.ndarray:
 
 
 def pairing_state(
-    *, batch: Batch, essays: list[dict[str, Any]], judged: np.ndarray, excluded: np.ndarray
+    *, batch: Batch, essays: Sequence[Mapping[str, Any]], judged: np.ndarray, excluded: np.ndarray
 ) -> pairing.PairingState:
     """The engine's view of a batch for planning: θ, SE and P(grade) of the last scoring, counts
     and A/B balance from `judged` (index pairs judged or in flight), and `excluded` as the pairs
