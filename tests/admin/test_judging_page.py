@@ -10,7 +10,7 @@ from assessments.models import Batch, Comparison, JudgingLease, LeaseStatus
 from tests.admin.conftest import make_assignment
 from tests.conftest import essays
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 
 def _moderated(owner: Any, *, mode: str = "human") -> Batch:
@@ -84,6 +84,7 @@ def test_a_grader_not_invited_cannot_open_the_page_until_invited(grader, grader_
     assert f"/admin/assessments/batch/{batch.pk}/judge/" in start
 
 
+@pytest.mark.django_db(transaction=True)  # the mock LLM's rounds run on commit
 def test_the_batch_page_shows_the_agreement_and_excludes_a_judge(grader, grader_client):
     batch = _moderated(grader, mode="moderation")
     for _ in range(2):

@@ -10,7 +10,7 @@ from assessments.models import Batch, Comparison
 from tests.api.conftest import client_for, error_of
 from tests.conftest import essays
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
@@ -58,6 +58,11 @@ def test_an_invited_grader_judges_and_the_same_answer_twice_counts_once(grader, 
     assert Comparison.objects.get().comment == "Clearer structure."
     changed = client.post(_url(human_batch, "judgements"), {**answer, "winner": "a"}, format="json")
     assert changed.status_code == 409 and "winner" in error_of(changed)["fields"]
+
+
+def test_the_batch_says_who_judges_it_and_that_it_waits_for_people(as_owner, human_batch):
+    body = as_owner.get(f"/api/v1/batches/{human_batch.pk}").json()
+    assert (body["judge_mode"], body["awaiting_people"], body["human_deadline"]) == ("human", True, None)
 
 
 def test_another_user_gets_404_on_both_routes(as_other, human_batch):

@@ -14,7 +14,9 @@ from assessments.services.judging import NoPair, PairOffer
 from cjproject.errors import Conflict, InvalidInput
 from tests.conftest import essays
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
+# Tests whose flow runs on commit (LLM rounds in process, checkpoints) need real commits.
+committing = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
@@ -169,6 +171,7 @@ def test_a_skipped_pair_is_never_offered_to_that_person_again(owner):
         services.judging_record(batch=batch, user=owner, lease_id=skipped.pk, winner="a")
 
 
+@committing
 def test_a_human_batch_finishes_when_its_budget_is_judged(owner):
     batch = _start(owner, n=4, judge_mode="human", budget=3)
     for _ in range(3):
@@ -181,6 +184,7 @@ def test_a_human_batch_finishes_when_its_budget_is_judged(owner):
     assert isinstance(offer, NoPair) and "finished" in offer.reason
 
 
+@committing
 def test_a_passed_deadline_ends_a_batch_waiting_for_people(owner):
     deadline = timezone.now() + timedelta(hours=1)
     batch = _start(owner, n=4, judge_mode="human", human_deadline=deadline.isoformat())
@@ -199,6 +203,7 @@ def test_a_batch_waiting_for_people_is_not_stalled_by_the_sweeper(owner, setting
     assert batch.state == "running" and batch.awaiting_people
 
 
+@committing
 def test_hybrid_llm_rounds_run_then_the_batch_waits_for_peoples_share(owner):
     batch = _start(owner, n=5, judge_mode="hybrid", human_share=0.2, comparisons_per_essay=4, max_rounds=2)
     llm = batch.comparisons.filter(judge_user__isnull=True).count()
@@ -215,6 +220,7 @@ def test_hybrid_llm_rounds_run_then_the_batch_waits_for_peoples_share(owner):
     assert f"human:{owner.pk}" in labels
 
 
+@committing
 def test_moderation_hands_out_only_pairs_the_llm_judged_and_measures_agreement(owner, grader):
     batch = _start(owner, n=5, judge_mode="moderation", human_share=0.3, comparisons_per_essay=4, max_rounds=2)
     services.batch_judge_invite(batch=batch, user=grader)
@@ -230,6 +236,7 @@ def test_moderation_hands_out_only_pairs_the_llm_judged_and_measures_agreement(o
     assert report.ai_human.n == 3  # every verdict was on a pair the LLM had judged
 
 
+@committing
 def test_excluding_a_judge_refits_without_its_verdicts(owner):
     batch = _start(owner, n=5, judge_mode="hybrid", human_share=0.3, comparisons_per_essay=4, max_rounds=2)
     for _ in range(2):
