@@ -122,3 +122,10 @@ def test_both_routes_are_in_the_openapi_schema(as_anonymous):
     paths = as_anonymous.get("/api/schema/?format=json").json()["paths"]
     assert "get" in paths["/api/v1/batches/{batch_id}/next-pair"]
     assert "post" in paths["/api/v1/batches/{batch_id}/judgements"]
+
+
+@pytest.mark.parametrize("batch_id", ["0", "99999999999999999999"])
+def test_a_batch_id_out_of_range_is_a_404(as_owner, batch_id):
+    assert as_owner.get(f"/api/v1/batches/{batch_id}/next-pair").status_code == 404
+    response = as_owner.post(f"/api/v1/batches/{batch_id}/judgements", {"lease_id": 1, "winner": "a"}, format="json")
+    assert response.status_code == 404
