@@ -390,6 +390,7 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
             view("continue", require_POST(self.continue_view), "<int:object_id>/continue/"),
             view("judge", self.judge_view, "<int:object_id>/judge/"),
             view("invite", require_POST(self.invite_view), "<int:object_id>/invite/"),
+            view("close_judging", require_POST(self.close_judging_view), "<int:object_id>/close-judging/"),
             view("exclude_judge", require_POST(self.exclude_judge_view), "<int:object_id>/exclude-judge/"),
         ]
         return own + super().get_urls()
@@ -734,6 +735,18 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
             services.batch_judge_invite(batch=batch, user=person)
             self.log_change(request, batch, f"invited judge {person.pk}")
             messages.success(request, f"{person.get_username()} may now judge batch {batch.pk}.")
+        return redirect("admin:assessments_batch_change", batch.pk)
+
+    def close_judging_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        batch = self._acting_on(request, object_id)
+        if isinstance(batch, HttpResponse):
+            return batch
+        reason = services.judging_close(batch_id=batch.pk)
+        self.log_change(request, batch, "closed human judging")
+        if reason:
+            messages.success(request, "Human judging closed: the batch was scored with every judgement made.")
+        else:
+            messages.info(request, "Human judging closed; the LLM's rounds go on and finish the batch.")
         return redirect("admin:assessments_batch_change", batch.pk)
 
     def exclude_judge_view(self, request: HttpRequest, object_id: int) -> HttpResponse:

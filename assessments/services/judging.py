@@ -487,6 +487,16 @@ def judging_checkpoint(*, batch_id: int) -> str | None:
     return reason
 
 
+def judging_close(*, batch_id: int) -> str | None:
+    """The owner ends human judging now: the deadline becomes now, and a batch waiting only for
+    people is scored and finished (`human_deadline`). Returns the end reason (None: it goes on,
+    as its LLM rounds still run)."""
+    Batch.objects.filter(pk=batch_id, judge_mode__in=HUMAN_JUDGE_MODES).update(human_deadline=timezone.now())
+    judging_leases_end(batch_id=batch_id)
+    logger.info("Human judging closed by the owner", extra={"batch_id": batch_id})
+    return judging_checkpoint(batch_id=batch_id)
+
+
 def judging_leases_end(*, batch_id: int) -> int:
     """A batch that ends takes no more answers: its open leases expire."""
     return JudgingLease.objects.filter(batch_id=batch_id, status=LeaseStatus.OPEN).update(status=LeaseStatus.EXPIRED)

@@ -98,3 +98,14 @@ def test_the_batch_page_shows_the_agreement_and_excludes_a_judge(grader, grader_
     assert response.status_code == 302
     batch.refresh_from_db()
     assert batch.processing_metadata["excluded_judges"] == [f"human:{grader.pk}"]
+
+
+def test_the_owner_ends_human_judging_and_the_batch_is_scored(grader, grader_client):
+    batch = _moderated(grader)
+    offer = services.judging_next_pair(batch=batch, user=grader)
+    services.judging_record(batch=batch, user=grader, lease_id=offer.lease_id, winner="a")
+    response = grader_client.post(f"/admin/assessments/batch/{batch.pk}/close-judging/")
+    assert response.status_code == 302
+    batch.refresh_from_db()
+    assert (batch.state, batch.end_reason, batch.awaiting_people) == ("completed", "human_deadline", False)
+    assert batch.processing_metadata["scoring"]["n_comparisons"] == 1
