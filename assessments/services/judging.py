@@ -343,7 +343,7 @@ def judging_record(
 ) -> JudgementRecorded:
     """Record a person's verdict on their leased pair, once.
 
-    1. Lock the lease (it must be this person's, in this batch).
+    1. Lock the batch's row, then the lease (it must be this person's, in this batch).
     2. Already answered: the same winner returns the same comparison (nothing counted twice);
        another winner is a Conflict. A skipped pair is a Conflict.
     3. The batch must still accept people's work (running or scoring; deadline not passed).
@@ -357,6 +357,9 @@ def judging_record(
         raise InvalidInput("invalid judgement", fields={"winner": ['"a" (Essay A is better) or "b" (Essay B is better)']})
     now = timezone.now()
     with transaction.atomic():
+        # The batch's row first, then the lease: the one lock order of every writer of a batch's
+        # counters (see `results._batch_lock`) and of a checkpoint, which ends open leases.
+        batch = Batch.objects.select_for_update().get(pk=batch.pk)
         lease = (
             JudgingLease.objects.select_for_update(of=("self",))
             .filter(pk=lease_id, batch=batch, user_id=user.pk)
@@ -376,7 +379,6 @@ def judging_record(
             )
         if lease.status == LeaseStatus.SKIPPED:
             raise Conflict("pair skipped", fields={"lease_id": ["you skipped this pair; ask for the next one"]})
-        batch = Batch.objects.get(pk=batch.pk)
         if batch.state not in (BatchState.RUNNING, BatchState.SCORING):
             raise Conflict("batch not judging", fields={"batch": [f"the batch is {batch.state}: it takes no more judgements"]})
         if _deadline_passed(batch, now):
