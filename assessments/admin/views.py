@@ -88,9 +88,9 @@ def batch_summary(*, batch: Batch, results: ResultsSummary) -> dict[str, Any]:
     }
 
 
-def _percent_words(rate: float | None, low: float | None, high: float | None, n: int) -> str:
+def _percent_words(rate: float | None, low: float | None, high: float | None, n: int, *, empty: str) -> str:
     if rate is None or low is None or high is None:
-        return "no pair judged by both yet"
+        return empty
     return f"{round(100 * rate)}% of {n} decisions (95% interval {round(100 * low)}–{round(100 * high)}%)"
 
 
@@ -101,8 +101,8 @@ def agreement_words(results: ResultsSummary) -> dict[str, str]:
         return {}
     ai, hh = agreement.ai_human, agreement.human_human
     words = {
-        "ai_human": _percent_words(ai.rate, ai.low_95, ai.high_95, ai.n),
-        "human_human": _percent_words(hh.rate, hh.low_95, hh.high_95, hh.n),
+        "ai_human": _percent_words(ai.rate, ai.low_95, ai.high_95, ai.n, empty="no pair judged by both a person and the LLM yet"),
+        "human_human": _percent_words(hh.rate, hh.low_95, hh.high_95, hh.n, empty="no pair judged by two people yet"),
     }
     correlation = agreement.scale_correlation
     if correlation is None:
