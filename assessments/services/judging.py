@@ -309,8 +309,13 @@ def moderation_pick(
     llm_keys = llm_keys[~np.isin(llm_keys, pairing.pair_keys(excluded, n_items))]
     if llm_keys.size == 0:
         return None
-    human_keys = pairing.pair_keys(human_pairs, n_items)
-    votes = np.array([np.count_nonzero(human_keys == key) for key in llm_keys])
+    # Human verdicts per LLM pair, by sorted lookup (no LLM pairs × human pairs comparison).
+    human_keys, human_counts = np.unique(pairing.pair_keys(human_pairs, n_items), return_counts=True)
+    votes = np.zeros(len(llm_keys), dtype=np.int64)
+    if human_keys.size:
+        at = np.minimum(np.searchsorted(human_keys, llm_keys), human_keys.size - 1)
+        found = human_keys[at] == llm_keys
+        votes[found] = human_counts[at[found]]
     candidates = llm_keys[votes == votes.min()]
     key = int(np.random.default_rng(seed).choice(candidates))
     return key // n_items, key % n_items

@@ -269,3 +269,19 @@ def test_an_llm_batch_offers_no_pair_to_people(owner):
     offer = services.judging_next_pair(batch=batch, user=owner)
     assert isinstance(offer, NoPair) and "LLM only" in offer.reason
     assert not BatchJudge.objects.exists()
+
+
+def test_moderation_picks_an_llm_pair_with_the_fewest_human_verdicts():
+    import numpy as np
+
+    llm = np.array([[0, 1], [2, 1], [3, 4], [0, 4]])
+    humans = np.array([[1, 0], [1, 2], [4, 3], [1, 0]])  # (0,1) twice, (1,2) and (3,4) once, (0,4) never
+    picks = {
+        judging.moderation_pick(llm_pairs=llm, human_pairs=humans, excluded=np.empty((0, 2)), n_items=5, seed=s)
+        for s in range(20)
+    }
+    assert picks == {(0, 4)}
+    excluded = np.array([[4, 0]])
+    picks = {judging.moderation_pick(llm_pairs=llm, human_pairs=humans, excluded=excluded, n_items=5, seed=s) for s in range(20)}
+    assert picks == {(1, 2), (3, 4)}
+    assert judging.moderation_pick(llm_pairs=llm[:1], human_pairs=humans, excluded=llm[:1], n_items=5, seed=0) is None
