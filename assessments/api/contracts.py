@@ -72,3 +72,27 @@ class JudgementOut(_Answer):
     winner: str
     replayed: bool = Field(description="true when the same answer had been recorded before (nothing was counted twice)")
     progress: JudgingProgressOut
+
+
+class JudgeInviteIn(_Answer):
+    username: str = Field(min_length=1, max_length=150, description="the user name of the person to invite")
+
+
+class JudgeOut(_Answer):
+    user_id: int
+    username: str
+    judge: str = Field(description="their judge label in comparisons and results: `human:<user_id>`")
+    invited_at: datetime
+
+
+class JudgesOut(_Answer):
+    judges: list[JudgeOut] = Field(description="people invited to judge, first invited first")
+
+
+class JudgeExclusionIn(_Answer):
+    judge: str = Field(min_length=1, max_length=200, description="a judge label from the results' `judges`")
+    excluded: bool = Field(default=True, description="true: leave its verdicts out of the fit; false: bring them back")
+
+
+class JudgeExclusionOut(_Answer):
+    excluded_judges: list[str]

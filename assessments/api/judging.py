@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from assessments.api.contracts import EssayShown, JudgementOut, JudgingProgressOut, NextPairOut, PairOut
-from assessments.models import Batch
-from assessments.services.judging import JudgementRecorded, JudgingProgress, NoPair, PairOffer
+from assessments.api.contracts import EssayShown, JudgementOut, JudgeOut, JudgingProgressOut, NextPairOut, PairOut
+from assessments.models import Batch, BatchJudge
+from assessments.services.judging import JudgementRecorded, JudgingProgress, NoPair, PairOffer, human_judge_label
 
 
 def progress_out(progress: JudgingProgress) -> JudgingProgressOut:
@@ -44,4 +44,13 @@ def judgement_answer(recorded: JudgementRecorded) -> JudgementOut:
         winner=recorded.winner,
         replayed=not recorded.created,
         progress=progress_out(recorded.progress),
+    )
+
+
+def judge_out(invitation: BatchJudge) -> JudgeOut:
+    return JudgeOut(
+        user_id=invitation.user_id,
+        username=invitation.user.get_username(),
+        judge=human_judge_label(invitation.user_id),
+        invited_at=invitation.invited_at,
     )

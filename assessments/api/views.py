@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import IntegrityError
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
@@ -27,8 +28,17 @@ from rest_framework.views import APIView
 
 from assessments import selectors, services
 from assessments.api import serializers as s
-from assessments.api.contracts import BatchCreate, JudgementOut, NextPairOut
-from assessments.api.judging import judgement_answer, next_pair_answer
+from assessments.api.contracts import (
+    BatchCreate,
+    JudgeExclusionIn,
+    JudgeExclusionOut,
+    JudgeInviteIn,
+    JudgementOut,
+    JudgeOut,
+    JudgesOut,
+    NextPairOut,
+)
+from assessments.api.judging import judge_out, judgement_answer, next_pair_answer
 from assessments.models import AnchorEssay, Assignment, Batch, BatchState, ComparisonStatus
 from assessments.results.building import comparison_entry
 from assessments.results.schema import EXPORT_COLUMNS, SCHEMA_NAME, SCHEMA_VERSION, BatchResults, ComparisonEntry, ResultsSummary
@@ -600,3 +610,62 @@ class BatchJudgementsView(_JudgingView):
         return Response(
             answer.model_dump(mode="json"), status=status.HTTP_201_CREATED if recorded.created else status.HTTP_200_OK
         )
+
+
+def _contract(model: Any, data: Any, what: str) -> Any:
+    """A request body checked against its pydantic contract (400 naming each field)."""
+    if not isinstance(data, dict):
+        raise InvalidInput(f"invalid {what}", fields={"__root__": ["the body must be a JSON object"]})
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(f"invalid {what}", fields=fields_from_pydantic(exc)) from None
+
+
+@extend_schema(tags=[JUDGING])
+class BatchJudgesView(_BatchView):
+    """People invited to judge one of your batches (you, its owner, may always judge)."""
+
+    @extend_schema(summary="List the people invited to judge a batch", responses={200: JudgesOut, **error_responses(404)})
+    def get(self, request: Request, batch_id: int) -> Response:
+        batch = self._batch(request, batch_id)
+        invited = batch.human_judges.select_related("user").order_by("invited_at", "pk")
+        return Response(JudgesOut(judges=[judge_out(j) for j in invited]).model_dump(mode="json"))
+
+    @extend_schema(
+        summary="Invite a person to judge a batch",
+        description="By user name; inviting someone twice returns the same invitation (200). They then see the batch "
+        "in `next-pair` and `judgements`, and on the admin's judging page.",
+        request=JudgeInviteIn,
+        responses={201: JudgeOut, 200: JudgeOut, **error_responses(400, 404)},
+        examples=[OpenApiExample("A colleague", value={"username": "teacher-2"}, request_only=True)],
+    )
+    def post(self, request: Request, batch_id: int) -> Response:
+        batch = self._batch(request, batch_id)
+        body = _contract(JudgeInviteIn, request.data, "invitation")
+        person = User.objects.filter(username=body.username, is_active=True).first()
+        if person is None:
+            raise InvalidInput("unknown person", fields={"username": [f"no active user {body.username!r}"]})
+        existed = batch.human_judges.filter(user=person).exists()
+        invitation = services.batch_judge_invite(batch=batch, user=person)
+        invitation = batch.human_judges.select_related("user").get(pk=invitation.pk)
+        return Response(
+            judge_out(invitation).model_dump(mode="json"), status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED
+        )
+
+
+@extend_schema(tags=[JUDGING])
+class BatchExcludedJudgesView(_BatchView):
+    @extend_schema(
+        summary="Leave a judge's verdicts out of the fit (or bring them back) and rescore",
+        description="`judge` is a label from the results' `judges` (an LLM's, or a person's `human:<user id>`); the "
+        "verdicts stay stored and the batch is refitted at once.",
+        request=JudgeExclusionIn,
+        responses={200: JudgeExclusionOut, **error_responses(400, 404)},
+        examples=[OpenApiExample("Exclude a person", value={"judge": "human:12", "excluded": True}, request_only=True)],
+    )
+    def post(self, request: Request, batch_id: int) -> Response:
+        batch = self._batch(request, batch_id)
+        body = _contract(JudgeExclusionIn, request.data, "exclusion")
+        excluded = services.judge_exclude(batch=batch, judge=body.judge, excluded=body.excluded)
+        return Response(JudgeExclusionOut(excluded_judges=excluded).model_dump(mode="json"))

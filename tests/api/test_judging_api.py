@@ -118,10 +118,12 @@ def test_the_results_carry_the_agreement_block_once_people_judged(as_owner, huma
     assert b'"agreement":{' in exported and b'"human":true' in exported
 
 
-def test_both_routes_are_in_the_openapi_schema(as_anonymous):
+def test_the_judging_routes_are_in_the_openapi_schema(as_anonymous):
     paths = as_anonymous.get("/api/schema/?format=json").json()["paths"]
     assert "get" in paths["/api/v1/batches/{batch_id}/next-pair"]
     assert "post" in paths["/api/v1/batches/{batch_id}/judgements"]
+    assert {"get", "post"} <= set(paths["/api/v1/batches/{batch_id}/judges"])
+    assert "post" in paths["/api/v1/batches/{batch_id}/excluded-judges"]
 
 
 @pytest.mark.parametrize("batch_id", ["0", "99999999999999999999"])
@@ -129,3 +131,33 @@ def test_a_batch_id_out_of_range_is_a_404(as_owner, batch_id):
     assert as_owner.get(f"/api/v1/batches/{batch_id}/next-pair").status_code == 404
     response = as_owner.post(f"/api/v1/batches/{batch_id}/judgements", {"lease_id": 1, "winner": "a"}, format="json")
     assert response.status_code == 404
+
+
+def test_the_owner_invites_a_person_by_user_name_once(as_owner, owner, django_user_model):
+    batch = services.batch_create(owner=owner, request={"essays": essays(3), "options": {"judge_mode": "human"}})
+    django_user_model.objects.create_user(username="colleague", password="colleague-pass-123")
+    first = as_owner.post(_url(batch, "judges"), {"username": "colleague"}, format="json")
+    assert first.status_code == 201 and first.json()["judge"] == f"human:{first.json()['user_id']}"
+    assert as_owner.post(_url(batch, "judges"), {"username": "colleague"}, format="json").status_code == 200
+    assert [j["username"] for j in as_owner.get(_url(batch, "judges")).json()["judges"]] == ["colleague"]
+    unknown = as_owner.post(_url(batch, "judges"), {"username": "nobody"}, format="json")
+    assert unknown.status_code == 400 and "username" in error_of(unknown)["fields"]
+
+
+def test_an_invited_judge_may_not_invite_others_nor_see_the_list(grader, human_batch):
+    client = client_for(grader)
+    assert client.get(_url(human_batch, "judges")).status_code == 404
+    assert client.post(_url(human_batch, "judges"), {"username": "grader"}, format="json").status_code == 404
+
+
+def test_the_owner_excludes_a_judge_and_brings_it_back(as_owner, owner, human_batch):
+    lease = as_owner.get(_url(human_batch, "next-pair")).json()["pair"]["lease_id"]
+    as_owner.post(_url(human_batch, "judgements"), {"lease_id": lease, "winner": "a"}, format="json")
+    label = f"human:{owner.pk}"
+    response = as_owner.post(_url(human_batch, "excluded-judges"), {"judge": label}, format="json")
+    assert response.status_code == 200 and response.json() == {"excluded_judges": [label]}
+    assert as_owner.get(_url(human_batch, "results")).json()["agreement"]["excluded_judges"] == [label]
+    back = as_owner.post(_url(human_batch, "excluded-judges"), {"judge": label, "excluded": False}, format="json")
+    assert back.json() == {"excluded_judges": []}
+    unknown = as_owner.post(_url(human_batch, "excluded-judges"), {"judge": "gpt-9"}, format="json")
+    assert unknown.status_code == 400 and "judge" in error_of(unknown)["fields"]
