@@ -109,6 +109,8 @@ class JudgeMode(models.TextChoices):
 
 # Modes in which invited graders judge.
 HUMAN_JUDGE_MODES = (JudgeMode.HUMAN, JudgeMode.HYBRID, JudgeMode.MODERATION)
+# A person's judge label is this prefix and their user id: opaque, never a name.
+HUMAN_JUDGE_PREFIX = "human:"
 
 
 class Batch(models.Model):

@@ -18,8 +18,9 @@ from django.utils import timezone
 from assessments.engine import agreement as agreement_engine
 from assessments.engine.grading import anchor_alignment
 from assessments.engine.scales import GradeScale
-from assessments.models import Batch, Comparison, ComparisonStatus, Essay, EssayRole
+from assessments.models import HUMAN_JUDGE_PREFIX, Batch, Comparison, ComparisonStatus, Essay, EssayRole
 from assessments.results.schema import (
+    MISFIT_INFIT,
     Agreement,
     AgreementRate,
     AnchorAlignment,
@@ -303,7 +304,15 @@ def grading_contract(grading: Mapping[str, Any]) -> Grading:
 
 
 def _judges(meta: Mapping[str, Any]) -> list[JudgeAgreement]:
-    return [JudgeAgreement(**{k: j.get(k) for k in JudgeAgreement.model_fields}) for j in meta.get("judges", [])]
+    stored = ("judge", "comparisons", "agreement_with_consensus", "infit", "p_first_wins")
+    return [
+        JudgeAgreement(
+            **{k: j.get(k) for k in stored},
+            human=str(j.get("judge", "")).startswith(HUMAN_JUDGE_PREFIX),
+            misfit=j.get("infit") is not None and j["infit"] > MISFIT_INFIT,
+        )
+        for j in meta.get("judges", [])
+    ]
 
 
 def comparison_entries(*, batch: Batch, id_of: Mapping[int, str], essays: list[int] | None = None) -> Iterator[ComparisonEntry]:

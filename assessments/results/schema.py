@@ -101,6 +101,12 @@ class JudgeAgreement(_Model):
     agreement_with_consensus: float | None = None
     infit: float | None = None
     p_first_wins: float | None = None
+    human: bool = Field(default=False, description="a person (`human:<user id>`), not an LLM")
+    misfit: bool = Field(
+        default=False,
+        description=f"infit above {MISFIT_INFIT}: this judge's verdicts disagree with the scale more than chance explains "
+        "(the evidence: infit and agreement_with_consensus); a grader may exclude the judge and rescore",
+    )
 
 
 RELIABILITY_HELP = (

@@ -35,6 +35,7 @@ from assessments.engine import pairing
 from assessments.metadata import metadata_append, metadata_merge
 from assessments.models import (
     HUMAN_JUDGE_MODES,
+    HUMAN_JUDGE_PREFIX,
     Batch,
     BatchJudge,
     BatchState,
@@ -65,7 +66,7 @@ QUALITY_REASONS = (EndReason.RELIABILITY_REACHED, EndReason.GRADES_SETTLED)
 
 def human_judge_label(user_id: int) -> str:
     """A person's judge label in comparisons, logs and results: opaque, never a name."""
-    return f"human:{user_id}"
+    return f"{HUMAN_JUDGE_PREFIX}{user_id}"
 
 
 @dataclass(frozen=True)

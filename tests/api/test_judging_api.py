@@ -159,5 +159,7 @@ def test_the_owner_excludes_a_judge_and_brings_it_back(as_owner, owner, human_ba
     assert as_owner.get(_url(human_batch, "results")).json()["agreement"]["excluded_judges"] == [label]
     back = as_owner.post(_url(human_batch, "excluded-judges"), {"judge": label, "excluded": False}, format="json")
     assert back.json() == {"excluded_judges": []}
+    judges = as_owner.get(_url(human_batch, "results")).json()["judges"]
+    assert [(j["judge"], j["human"], j["comparisons"]) for j in judges] == [(label, True, 1)]
     unknown = as_owner.post(_url(human_batch, "excluded-judges"), {"judge": "gpt-9"}, format="json")
     assert unknown.status_code == 400 and "judge" in error_of(unknown)["fields"]
