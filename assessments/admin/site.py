@@ -48,6 +48,7 @@ from assessments.models import (
     ComparisonStatus,
     EndReason,
     Essay,
+    JudgeMode,
 )
 from assessments.results.schema import MISFIT_INFIT
 from assessments.results.writers import batch_results_csv_stream, batch_results_json_stream
@@ -368,7 +369,10 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
 
     @admin.display(description="judge")
     def judge(self, batch: Batch) -> str:
-        return ", ".join(j.label for j in judge_selectors.batch_judges(batch=batch))
+        llm = ", ".join(j.label for j in judge_selectors.batch_judges(batch=batch))
+        return {JudgeMode.HUMAN: "people", JudgeMode.HYBRID: f"{llm} and people", JudgeMode.MODERATION: f"{llm}, moderated"}.get(
+            JudgeMode(batch.judge_mode), llm
+        )
 
     @admin.display(description="cost", ordering="cost_usd")
     def cost(self, batch: Batch) -> str:

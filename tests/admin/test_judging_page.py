@@ -109,3 +109,10 @@ def test_the_owner_ends_human_judging_and_the_batch_is_scored(grader, grader_cli
     batch.refresh_from_db()
     assert (batch.state, batch.end_reason, batch.awaiting_people) == ("completed", "human_deadline", False)
     assert batch.processing_metadata["scoring"]["n_comparisons"] == 1
+
+
+def test_a_batch_judged_by_people_only_is_not_called_a_mock_llm_batch(grader, grader_client):
+    batch = _moderated(grader)
+    page = grader_client.get(f"/admin/assessments/batch/{batch.pk}/change/").content.decode()
+    assert 'id="mock-note"' not in page and "people (no LLM)" in page
+    assert 'id="judge-pairs"' in page and 'id="close-judging"' in page
