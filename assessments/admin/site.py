@@ -14,7 +14,6 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.exceptions import NotRegistered
-from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -732,13 +731,18 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         if isinstance(batch, HttpResponse):
             return batch
         form = InviteJudgeForm(request.POST)
-        person = User.objects.filter(username=form.data.get("username", "")).first() if form.is_valid() else None
-        if person is None or not person.is_staff:
-            messages.error(request, "No grader with that user name: invite someone who can sign in to this admin.")
+        if not form.is_valid():
+            messages.error(request, "Give the user name of a grader to invite.")
+            return redirect("admin:assessments_batch_change", batch.pk)
+        try:
+            invitation, _ = services.batch_judge_invite_named(
+                batch=batch, username=form.cleaned_data["username"], staff_only=True
+            )
+        except InvalidInput as exc:
+            _form_errors(request, exc)
         else:
-            services.batch_judge_invite(batch=batch, user=person)
-            self.log_change(request, batch, f"invited judge {person.pk}")
-            messages.success(request, f"{person.get_username()} may now judge batch {batch.pk}.")
+            self.log_change(request, batch, f"invited judge {invitation.user_id}")
+            messages.success(request, f"{invitation.user.get_username()} may now judge batch {batch.pk}.")
         return redirect("admin:assessments_batch_change", batch.pk)
 
     def close_judging_view(self, request: HttpRequest, object_id: int) -> HttpResponse:

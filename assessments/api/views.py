@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import User
 from django.db import IntegrityError
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
@@ -643,15 +642,9 @@ class BatchJudgesView(_BatchView):
     def post(self, request: Request, batch_id: int) -> Response:
         batch = self._batch(request, batch_id)
         body = _contract(JudgeInviteIn, request.data, "invitation")
-        person = User.objects.filter(username=body.username, is_active=True).first()
-        if person is None:
-            raise InvalidInput("unknown person", fields={"username": [f"no active user {body.username!r}"]})
-        existed = batch.human_judges.filter(user=person).exists()
-        invitation = services.batch_judge_invite(batch=batch, user=person)
-        invitation = batch.human_judges.select_related("user").get(pk=invitation.pk)
-        return Response(
-            judge_out(invitation).model_dump(mode="json"), status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED
-        )
+        invitation, created = services.batch_judge_invite_named(batch=batch, username=body.username)
+        answer = judge_out(invitation).model_dump(mode="json")
+        return Response(answer, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 @extend_schema(tags=[JUDGING])

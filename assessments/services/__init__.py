@@ -36,6 +36,7 @@ from assessments.services.batches import (
 )
 from assessments.services.judging import (
     batch_judge_invite,
+    batch_judge_invite_named,
     batch_judge_remove,
     judge_exclude,
     judging_checkpoint,
@@ -68,6 +69,7 @@ __all__ = [
     "batch_deletable",
     "batch_delete",
     "batch_judge_invite",
+    "batch_judge_invite_named",
     "batch_judge_remove",
     "batch_rescore",
     "batch_start",

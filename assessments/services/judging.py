@@ -124,6 +124,18 @@ def batch_judge_invite(*, batch: Batch, user: User) -> BatchJudge:
     return invitation
 
 
+def batch_judge_invite_named(*, batch: Batch, username: str, staff_only: bool = False) -> tuple[BatchJudge, bool]:
+    """Invite an active user by user name (`staff_only`: one who can sign in to the admin, where
+    the judging page is); returns the invitation and whether it is new. Unknown: InvalidInput."""
+    people = User.objects.filter(username=username, is_active=True)
+    person = (people.filter(is_staff=True) if staff_only else people).first()
+    if person is None:
+        who = "grader (staff user)" if staff_only else "active user"
+        raise InvalidInput("unknown person", fields={"username": [f"no {who} named {username!r}"]})
+    existed = BatchJudge.objects.filter(batch=batch, user=person).exists()
+    return batch_judge_invite(batch=batch, user=person), not existed
+
+
 def batch_judge_remove(*, batch: Batch, user: User) -> bool:
     """Withdraw an invitation; the person's open pair goes back to the pool, their verdicts stay."""
     with transaction.atomic():
