@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Greatest, Least
 
 from assessments.engine.scales import BUILTIN_SCALES, CUSTOM_SCALE, GradeScale, get_scale
 
@@ -94,6 +95,22 @@ class EndReason(models.TextChoices):
     CANCELLED = "cancelled"
     RECOVERED = "recovered"
     STALLED = "stalled"
+    HUMAN_DEADLINE = "human_deadline"
+
+
+class JudgeMode(models.TextChoices):
+    """Who judges a batch (README, "Teachers judge beside the LLM")."""
+
+    LLM = "llm", "LLM only"
+    HUMAN = "human", "People only (no LLM call)"
+    HYBRID = "hybrid", "LLM rounds, plus a share of comparisons judged by people"
+    MODERATION = "moderation", "LLM, with people re-judging a sample of its pairs blind"
+
+
+# Modes in which invited graders judge.
+HUMAN_JUDGE_MODES = (JudgeMode.HUMAN, JudgeMode.HYBRID, JudgeMode.MODERATION)
+# A person's judge label is this prefix and their user id: opaque, never a name.
+HUMAN_JUDGE_PREFIX = "human:"
 
 
 class Batch(models.Model):
@@ -120,6 +137,13 @@ class Batch(models.Model):
     webhook_url = models.URLField(max_length=2000, blank=True)
     idempotency_key = models.CharField(max_length=150, null=True, blank=True)
     idempotency_body_sha256 = models.CharField(max_length=64, blank=True)
+    # Who judges (see JudgeMode); `human_share`: the share of the comparison budget asked of people
+    # (hybrid, moderation); `human_deadline`: after it, human judging ends and the batch finishes.
+    judge_mode = models.CharField(max_length=16, choices=JudgeMode.choices, default=JudgeMode.LLM)
+    human_share = models.FloatField(default=0.0)
+    human_deadline = models.DateTimeField(null=True, blank=True)
+    # Its LLM rounds are done (or it has none) and it waits for people (services.judging).
+    awaiting_people = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -134,6 +158,8 @@ class Batch(models.Model):
                 name="batch_end_reason_iff_terminal",
                 condition=(Q(state__in=TERMINAL_STATES) & ~Q(end_reason="")) | (~Q(state__in=TERMINAL_STATES) & Q(end_reason="")),
             ),
+            models.CheckConstraint(name="batch_judge_mode_valid", condition=Q(judge_mode__in=JudgeMode.values)),
+            models.CheckConstraint(name="batch_human_share_0_to_1", condition=Q(human_share__gte=0, human_share__lte=1)),
             models.CheckConstraint(
                 name="batch_resolved_within_planned",
                 condition=Q(comparisons_succeeded__lte=F("comparisons_planned") - F("comparisons_failed")),
@@ -249,6 +275,13 @@ class Comparison(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     # The batch's counters include this result (each result moves them once; see services.results).
     counted = models.BooleanField(default=False)
+    # A human judge (an invited grader or the owner); None for an LLM's comparison. Its `judge`
+    # label is opaque ("human:<user id>"), never a name.
+    judge_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="judgements"
+    )
+    duration_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Time the human judge took (capped).")
+    comment = models.TextField(blank=True, help_text="The human judge's optional short comment.")
 
     class Meta:
         ordering = ["batch_id", "round_no", "id"]
@@ -271,10 +304,75 @@ class Comparison(models.Model):
                 name="comparison_failure_has_category",
                 condition=~Q(status=ComparisonStatus.FAILED) | ~Q(error_category=""),
             ),
+            # A person judges a pair at most once, whichever essay was shown first.
+            models.UniqueConstraint(
+                F("batch"),
+                F("judge_user"),
+                Least("essay_a", "essay_b"),
+                Greatest("essay_a", "essay_b"),
+                condition=Q(judge_user__isnull=False),
+                name="comparison_human_pair_once",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"Comparison {self.pk} r{self.round_no} ({self.status})"
+
+
+class BatchJudge(models.Model):
+    """An invitation: this user may judge this batch (its owner always may)."""
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="human_judges")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="judging_invitations")
+    invited_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["batch_id", "invited_at"]
+        constraints = [models.UniqueConstraint(fields=["batch", "user"], name="batch_judge_unique")]
+
+    def __str__(self) -> str:
+        return f"judge {self.user_id} of batch {self.batch_id}"
+
+
+class LeaseStatus(models.TextChoices):
+    OPEN = "open"
+    RECORDED = "recorded"
+    SKIPPED = "skipped"
+    EXPIRED = "expired"
+
+
+class JudgingLease(models.Model):
+    """A pair handed to a person, until they answer, skip it or the lease expires.
+
+    Not a Comparison row: an LLM round waits for every open comparison of its round, and the
+    sweeper re-sends lost ones; a person's pending pair must do neither. The Comparison is
+    created when the person answers (`comparison`).
+    """
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="judging_leases")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="judging_leases")
+    # essay_a is shown first ("Essay A"), essay_b second (sides drawn at random).
+    essay_a = models.ForeignKey(Essay, on_delete=models.CASCADE, related_name="+")
+    essay_b = models.ForeignKey(Essay, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=16, choices=LeaseStatus.choices, default=LeaseStatus.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    comparison = models.OneToOneField(Comparison, on_delete=models.SET_NULL, null=True, blank=True, related_name="lease")
+
+    class Meta:
+        ordering = ["batch_id", "id"]
+        indexes = [models.Index(fields=["batch", "status", "expires_at"], name="lease_batch_status_expiry")]
+        constraints = [
+            models.CheckConstraint(name="lease_status_valid", condition=Q(status__in=LeaseStatus.values)),
+            models.CheckConstraint(name="lease_distinct_essays", condition=~Q(essay_a=F("essay_b"))),
+            # One pair at a time per person and batch: a second request re-issues it.
+            models.UniqueConstraint(
+                fields=["batch", "user"], condition=Q(status=LeaseStatus.OPEN), name="lease_one_open_per_user"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Lease {self.pk} ({self.status})"
 
 
 class WorkerHeartbeat(models.Model):

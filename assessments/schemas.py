@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -25,6 +26,7 @@ __all__ = [
     "CJLLMComparisonMetadata",
     "ComparisonBudget",
     "EssayInput",
+    "HumanJudgementInput",
     "LLMConfigOverrides",
 ]
 
@@ -79,6 +81,21 @@ class BatchOptions(Contract):
     seed: int = Field(default=0, ge=0)
     # None: the gateway's default (LLM_BATCHING_MODE).
     batching_mode: BatchingMode | None = None
+    # Who judges: "llm" (default), "human" (invited graders only, no LLM call), "hybrid" (LLM
+    # rounds plus human judgements on top) or "moderation" (people re-judge a sample of the
+    # LLM's pairs, blind to its verdict). `human_share`: the share of the comparison budget asked
+    # of people (hybrid, moderation; default 0.3 and 0.1). `human_deadline`: human judging ends
+    # then (ISO 8601 with a time zone), and a batch waiting only for people finishes.
+    judge_mode: Literal["llm", "human", "hybrid", "moderation"] = "llm"
+    human_share: float | None = Field(default=None, gt=0.0, le=1.0)
+    human_deadline: datetime | None = None
+
+    @field_validator("human_deadline")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("must include a time zone, e.g. 2026-12-01T17:00:00+01:00")
+        return value
 
 
 class CJAssessmentRequestData(Contract):
@@ -145,6 +162,41 @@ class CJAnchorMetadata(Contract):
     grade_index: int = Field(ge=0)
     scale: str
     text_sha256: str = Field(min_length=64, max_length=64)
+
+
+# A person's comment on a judgement: a sentence or two, not an essay.
+JUDGEMENT_COMMENT_MAX_CHARS = 1000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class HumanJudgementInput(Contract):
+    """What a person sends for the pair they were given (`POST /api/v1/batches/{id}/judgements`,
+    the judging page): the lease, the essay judged better, an optional comment and the time taken."""
+
+    lease_id: int = Field(ge=1, le=2**63 - 1, strict=True, description="The `lease_id` of the pair from `next-pair`.")
+    winner: Literal["a", "b", "skip"] = Field(
+        description='"a": Essay A is better; "b": Essay B is better; "skip": pass on this pair (never offered to you again).'
+    )
+    comment: str = Field(default="", max_length=JUDGEMENT_COMMENT_MAX_CHARS)
+    duration_ms: int | None = Field(
+        default=None,
+        ge=0,
+        le=86_400_000,
+        strict=True,
+        description="Time spent on the pair, measured by the client (capped by the server).",
+    )
+
+    @field_validator("winner", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("comment")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        if _CONTROL.search(value):
+            raise ValueError("must not contain control characters (NUL and the like); line breaks and tabs are fine")
+        return value.strip()
 
 
 class CJLLMComparisonMetadata(Contract):

@@ -39,3 +39,16 @@ def batch_sweep() -> dict[str, list[int]]:
 def batch_start(batch_id: int) -> bool:
     """Plan and send a created batch's first round (a second run does nothing)."""
     return services.batch_start(batch_id=batch_id)
+
+
+@shared_task(
+    name="assessments.judging_checkpoint",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=2,
+    max_retries=5,
+)
+def judging_checkpoint(batch_id: int) -> str | None:
+    """Rescore a batch waiting for people and end it when their share, the deadline or its target
+    says so. One transaction, so a database error that passes is retried in seconds."""
+    return services.judging_checkpoint(batch_id=batch_id)

@@ -248,6 +248,14 @@ CJ_SWEEP_GRACE_SECONDS = _int("CJ_SWEEP_GRACE_SECONDS", 60, minimum=0)
 # a dead worker), at most CJ_MAX_SEND_ATTEMPTS times in all; then it fails (category "lost").
 CJ_COMPARISON_LEASE_SECONDS = _int("CJ_COMPARISON_LEASE_SECONDS", 1800, minimum=60)
 CJ_MAX_SEND_ATTEMPTS = _int("CJ_MAX_SEND_ATTEMPTS", 3, minimum=1)
+# People judging (README, "Teachers judge beside the LLM"): a pair handed to a person returns to
+# the pool after CJ_JUDGING_LEASE_SECONDS without an answer; the time recorded per judgement is
+# capped at CJ_JUDGING_MAX_DURATION_SECONDS (a page left open is not judging time); a batch
+# waiting only for people is rescored (and its stop rule evaluated) every
+# CJ_JUDGING_CHECKPOINT_EVERY human judgements.
+CJ_JUDGING_LEASE_SECONDS = _int("CJ_JUDGING_LEASE_SECONDS", 600, minimum=30)
+CJ_JUDGING_MAX_DURATION_SECONDS = _int("CJ_JUDGING_MAX_DURATION_SECONDS", 900, minimum=1)
+CJ_JUDGING_CHECKPOINT_EVERY = _int("CJ_JUDGING_CHECKPOINT_EVERY", 10, minimum=1)
 # Worker liveness: each worker process writes a heartbeat this often; the comparisons it received
 # are sent again once its heartbeat is older than CJ_WORKER_HEARTBEAT_TIMEOUT_SECONDS (a dead
 # worker costs seconds, not the lease). Beat runs the sweeper every CJ_SWEEP_SECONDS.

@@ -28,7 +28,7 @@ from assessments.files import (
     read_text_file_noted,
     unknown_grade_in_file_name,
 )
-from assessments.models import AnchorEssay, Assignment, ContextOrigin
+from assessments.models import AnchorEssay, Assignment, ContextOrigin, JudgeMode
 from assessments.schemas import ANCHOR_ID_PREFIX, ESSAY_TEXT_MAX_CHARS
 from assessments.selectors.judges import default_judge, judge_choices
 from cjproject.errors import InvalidInput
@@ -363,6 +363,25 @@ class BatchCreateForm(forms.Form):
             "(e.g. 70). Empty: spend the budget unless the ranking is reliable first."
         ),
     )
+    judge_mode = forms.ChoiceField(
+        label="Who judges",
+        choices=JudgeMode.choices,
+        required=False,
+        initial=JudgeMode.LLM,
+        help_text="People judge on the judging page once you invite them on the batch's page (you may judge too).",
+    )
+    human_share = forms.IntegerField(
+        label="People's share (%)",
+        required=False,
+        min_value=1,
+        max_value=100,
+        help_text="LLM with people, or moderation: the share of the budget asked of people (default 30% and 10%).",
+    )
+    human_deadline = forms.DateTimeField(
+        label="Deadline for people",
+        required=False,
+        help_text="Optional (YYYY-MM-DD HH:MM, server time): human judging ends then and the batch is scored.",
+    )
     start_now = forms.BooleanField(label="Start the batch right away", required=False, initial=True)
     notes_seen = forms.CharField(required=False, widget=forms.HiddenInput)
     confirm_notes = forms.BooleanField(
@@ -452,6 +471,11 @@ class BatchCreateForm(forms.Form):
             options["cost_limit_usd"] = float(data["cost_limit_usd"])
         if data.get("grades_settled_at"):
             options["grade_confidence"] = data["grades_settled_at"] / 100
+        options["judge_mode"] = data.get("judge_mode") or JudgeMode.LLM
+        if data.get("human_share"):
+            options["human_share"] = data["human_share"] / 100
+        if data.get("human_deadline"):
+            options["human_deadline"] = data["human_deadline"].isoformat()
         request: dict[str, Any] = {
             "essays": self.essays,
             "llm_config_overrides": {"provider_override": provider, "model_override": model},
@@ -529,3 +553,12 @@ class ContinueForm(forms.Form):
         max_value=0.99,
         help_text="Leave empty to spend all the new comparisons.",
     )
+
+
+class InviteJudgeForm(forms.Form):
+    username = forms.CharField(label="Invite a grader (user name)", max_length=150)
+
+
+class ExcludeJudgeForm(forms.Form):
+    judge = forms.CharField(max_length=200)
+    excluded = forms.BooleanField(required=False)

@@ -23,6 +23,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
+from pydantic import ValidationError
 
 from assessments import plots, selectors, services
 from assessments.admin import views
@@ -33,6 +34,8 @@ from assessments.admin.forms import (
     AssignmentForm,
     BatchCreateForm,
     ContinueForm,
+    ExcludeJudgeForm,
+    InviteJudgeForm,
 )
 from assessments.models import (
     AnchorEssay,
@@ -44,14 +47,17 @@ from assessments.models import (
     ComparisonStatus,
     EndReason,
     Essay,
+    JudgeMode,
 )
 from assessments.results.schema import MISFIT_INFIT
 from assessments.results.writers import batch_results_csv_stream, batch_results_json_stream
+from assessments.schemas import JUDGEMENT_COMMENT_MAX_CHARS, HumanJudgementInput
 from assessments.selectors import essays as essay_selectors
 from assessments.selectors import judges as judge_selectors
 from assessments.selectors import usage as usage_selectors
+from assessments.services import judging
 from cjproject.api import request_user
-from cjproject.errors import InvalidInput
+from cjproject.errors import InvalidInput, invalid_from_pydantic
 from llmgateway.selectors import usage_summary
 
 # The index is a start page for graders: their work and what to do next, above the model list.
@@ -101,6 +107,11 @@ def _missing(model_admin: admin.ModelAdmin, request: HttpRequest, object_id: str
 def _count(n: int, noun: str, plural: str = "") -> str:
     """ "1 essay", "3 essays", "2 batches"."""
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def _whole(raw: str | None) -> int | None:
+    """A form's whole number, or None (the contract then names the field)."""
+    return int(raw) if raw and raw.isascii() and raw.isdecimal() and len(raw) < 12 else None
 
 
 def _form_errors(request: HttpRequest, exc: InvalidInput) -> None:
@@ -357,7 +368,10 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
 
     @admin.display(description="judge")
     def judge(self, batch: Batch) -> str:
-        return ", ".join(j.label for j in judge_selectors.batch_judges(batch=batch))
+        llm = ", ".join(j.label for j in judge_selectors.batch_judges(batch=batch))
+        return {JudgeMode.HUMAN: "people", JudgeMode.HYBRID: f"{llm} and people", JudgeMode.MODERATION: f"{llm}, moderated"}.get(
+            JudgeMode(batch.judge_mode), llm
+        )
 
     @admin.display(description="cost", ordering="cost_usd")
     def cost(self, batch: Batch) -> str:
@@ -377,6 +391,10 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
             view("cancel", require_POST(self.cancel_view), "<int:object_id>/cancel/"),
             view("rescore", require_POST(self.rescore_view), "<int:object_id>/rescore/"),
             view("continue", require_POST(self.continue_view), "<int:object_id>/continue/"),
+            view("judge", self.judge_view, "<int:object_id>/judge/"),
+            view("invite", require_POST(self.invite_view), "<int:object_id>/invite/"),
+            view("close_judging", require_POST(self.close_judging_view), "<int:object_id>/close-judging/"),
+            view("exclude_judge", require_POST(self.exclude_judge_view), "<int:object_id>/exclude-judge/"),
         ]
         return own + super().get_urls()
 
@@ -527,6 +545,9 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
             "continue_form": ContinueForm(initial={"additional_comparisons": max(1, batch.essays.count() * 2)}),
             "has_plot": any(r.theta is not None for r in results.essays),
             "terminal": batch.is_terminal,
+            "invite_form": InviteJudgeForm(),
+            "invited": list(batch.human_judges.select_related("user").order_by("invited_at")),
+            "can_judge": batch.state == BatchState.RUNNING and summary["people_judge"],
         }
         return TemplateResponse(request, "admin/assessments/batch/detail.html", context)
 
@@ -646,6 +667,111 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
             messages.success(
                 request, f"Batch {batch.pk} continues with up to {form.cleaned_data['additional_comparisons']} more comparisons."
             )
+        return redirect("admin:assessments_batch_change", batch.pk)
+
+    # People judging: the judging page (owner and invited graders), invitations, excluding a judge.
+
+    def judge_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """The judging page: GET shows the person's pair (leased to them); POST records a verdict,
+        skips the pair or stops, then shows the next pair (or goes back to the start page)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        user = request_user(request)
+        batch = selectors.batches_judgeable(user=user).filter(pk=object_id).select_related("assignment").first()
+        if batch is None:
+            return self._missing(request, object_id)
+        if request.method == "POST":
+            return self._judge_post(request, batch)
+        offer = services.judging_next_pair(batch=batch, user=user)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Judging: batch {batch.pk}" + (f", {batch.assignment.title}" if batch.assignment is not None else ""),
+            "batch": batch,
+            "assignment": batch.assignment,
+            "offer": offer if isinstance(offer, judging.PairOffer) else None,
+            "reason": offer.reason if isinstance(offer, judging.NoPair) else "",
+            "progress": offer.progress,
+            "is_owner": batch.owner_id == user.pk or user.is_superuser,
+            "max_comment": JUDGEMENT_COMMENT_MAX_CHARS,
+        }
+        return TemplateResponse(request, "admin/assessments/batch/judge.html", context)
+
+    def _judge_post(self, request: HttpRequest, batch: Batch) -> HttpResponse:
+        user = request_user(request)
+        action = request.POST.get("action", "")
+        if action == "stop":
+            services.judging_release(batch=batch, user=user)
+            messages.info(request, "Stopped for now: your pair went back to the pool. Come back any time.")
+            return redirect("admin:index")
+        raw = {"lease_id": _whole(request.POST.get("lease_id")), "winner": action, "comment": request.POST.get("comment", "")}
+        if (duration := _whole(request.POST.get("duration_ms"))) is not None:
+            raw["duration_ms"] = duration
+        try:
+            body = HumanJudgementInput.model_validate(raw)
+            if body.winner == "skip":
+                services.judging_skip(batch=batch, user=user, lease_id=body.lease_id)
+            else:
+                services.judging_record(
+                    batch=batch,
+                    user=user,
+                    lease_id=body.lease_id,
+                    winner=body.winner,
+                    comment=body.comment,
+                    duration_ms=body.duration_ms,
+                )
+        except ValidationError as exc:
+            _form_errors(request, invalid_from_pydantic(exc, "judgement"))
+        except InvalidInput as exc:
+            _form_errors(request, exc)
+        return redirect("admin:assessments_batch_judge", batch.pk)
+
+    def invite_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        batch = self._acting_on(request, object_id)
+        if isinstance(batch, HttpResponse):
+            return batch
+        form = InviteJudgeForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Give the user name of a grader to invite.")
+            return redirect("admin:assessments_batch_change", batch.pk)
+        try:
+            invitation, _ = services.batch_judge_invite_named(
+                batch=batch, username=form.cleaned_data["username"], staff_only=True
+            )
+        except InvalidInput as exc:
+            _form_errors(request, exc)
+        else:
+            self.log_change(request, batch, f"invited judge {invitation.user_id}")
+            messages.success(request, f"{invitation.user.get_username()} may now judge batch {batch.pk}.")
+        return redirect("admin:assessments_batch_change", batch.pk)
+
+    def close_judging_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        batch = self._acting_on(request, object_id)
+        if isinstance(batch, HttpResponse):
+            return batch
+        reason = services.judging_close(batch_id=batch.pk)
+        self.log_change(request, batch, "closed human judging")
+        if reason:
+            messages.success(request, "Human judging closed: the batch was scored with every judgement made.")
+        else:
+            messages.info(request, "Human judging closed; the LLM's rounds go on and finish the batch.")
+        return redirect("admin:assessments_batch_change", batch.pk)
+
+    def exclude_judge_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        batch = self._acting_on(request, object_id)
+        if isinstance(batch, HttpResponse):
+            return batch
+        form = ExcludeJudgeForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Name the judge to exclude.")
+            return redirect("admin:assessments_batch_change", batch.pk)
+        try:
+            services.judge_exclude(batch=batch, judge=form.cleaned_data["judge"], excluded=form.cleaned_data["excluded"])
+        except InvalidInput as exc:
+            _form_errors(request, exc)
+        else:
+            verb = "left out of" if form.cleaned_data["excluded"] else "brought back into"
+            messages.success(request, f"{form.cleaned_data['judge']}'s verdicts are {verb} the fit; the batch was rescored.")
         return redirect("admin:assessments_batch_change", batch.pk)
 
     # Usage: tokens and cost by provider and model, per batch and in total.

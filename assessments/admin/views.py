@@ -11,7 +11,7 @@ from typing import Any
 from django.db.models import Count
 
 from assessments import selectors
-from assessments.models import TERMINAL_STATES, Assignment, Batch, BatchState, EndReason
+from assessments.models import HUMAN_JUDGE_MODES, TERMINAL_STATES, Assignment, Batch, BatchState, EndReason, JudgeMode
 from assessments.results.schema import Grading, ResultsSummary
 
 MOCK_NOTE = (
@@ -35,6 +35,13 @@ END_REASON_WORDS: dict[str, str] = {
     EndReason.CANCELLED: "Cancelled on request: nothing more was sent.",
     EndReason.RECOVERED: "Finished after recovering from an interruption.",
     EndReason.STALLED: "The batch made no progress for too long and was stopped.",
+    EndReason.HUMAN_DEADLINE: "The deadline for human judgements passed; the batch was scored with every judgement made.",
+}
+JUDGE_MODE_WORDS: dict[str, str] = {
+    JudgeMode.LLM: "The LLM judges every pair.",
+    JudgeMode.HUMAN: "People judge every pair (no LLM is called).",
+    JudgeMode.HYBRID: "The LLM judges in rounds; invited people judge a share of comparisons on top.",
+    JudgeMode.MODERATION: "The LLM judges; invited people re-judge a sample of its pairs without seeing its verdict.",
 }
 STATE_WORDS: dict[str, str] = {
     BatchState.CREATED: "Created, not started yet.",
@@ -73,7 +80,40 @@ def batch_summary(*, batch: Batch, results: ResultsSummary) -> dict[str, Any]:
         "alignment": results.anchor_alignment,
         "judges": results.judges,
         "continuations": meta.get("continuations") or [],
+        "judge_mode_words": JUDGE_MODE_WORDS.get(batch.judge_mode, batch.judge_mode),
+        "people_judge": batch.judge_mode in HUMAN_JUDGE_MODES,
+        "agreement": results.agreement,
+        "agreement_words": agreement_words(results),
+        "excluded_judges": meta.get("excluded_judges") or [],
     }
+
+
+def _percent_words(rate: float | None, low: float | None, high: float | None, n: int, *, empty: str) -> str:
+    if rate is None or low is None or high is None:
+        return empty
+    return f"{round(100 * rate)}% of {n} decisions (95% interval {round(100 * low)}–{round(100 * high)}%)"
+
+
+def agreement_words(results: ResultsSummary) -> dict[str, str]:
+    """The agreement block in sentences a teacher can follow."""
+    agreement = results.agreement
+    if agreement is None:
+        return {}
+    ai, hh = agreement.ai_human, agreement.human_human
+    words = {
+        "ai_human": _percent_words(ai.rate, ai.low_95, ai.high_95, ai.n, empty="no pair judged by both a person and the LLM yet"),
+        "human_human": _percent_words(hh.rate, hh.low_95, hh.high_95, hh.n, empty="no pair judged by two people yet"),
+    }
+    correlation = agreement.scale_correlation
+    if correlation is None:
+        words["correlation"] = f"not yet: {agreement.scale_correlation_note}"
+    else:
+        corrected = ""
+        if correlation.disattenuated is not None:
+            corrected = f"; corrected for both scales' reliability: {correlation.disattenuated:.2f}"
+        words["correlation"] = f"r = {correlation.r:.2f} over {correlation.n_essays} essays{corrected}"
+        words["attenuation"] = correlation.note
+    return words
 
 
 def _position_bias_words(scoring: dict[str, Any]) -> str:
@@ -202,7 +242,14 @@ def grader_start(*, user: Any) -> dict[str, Any]:
     running = [_start_row(batch) for batch in open_batches[:START_PAGE_LIMIT]]
     finished = list(batches.filter(state__in=TERMINAL_STATES).select_related("assignment").order_by("-finished_at")[:5])
     without_anchors = next((a for a in assignment_rows if not a.n_anchors), None)
+    judgeable = (
+        selectors.batches_judgeable(user=user)
+        .filter(judge_mode__in=HUMAN_JUDGE_MODES, state=BatchState.RUNNING)
+        .select_related("assignment")
+        .order_by("-created_at")[:START_PAGE_LIMIT]
+    )
     return {
+        "to_judge": list(judgeable),
         "assignments": assignment_rows,
         "running": running,
         "finished": finished,

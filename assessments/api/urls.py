@@ -18,6 +18,10 @@ urlpatterns = [
     path("batches/<int:batch_id>/cancel", views.BatchCancelView.as_view(), name="batch-cancel"),
     path("batches/<int:batch_id>/continue", views.BatchContinueView.as_view(), name="batch-continue"),
     path("batches/<int:batch_id>/rescore", views.BatchRescoreView.as_view(), name="batch-rescore"),
+    path("batches/<int:batch_id>/next-pair", views.BatchNextPairView.as_view(), name="batch-next-pair"),
+    path("batches/<int:batch_id>/judgements", views.BatchJudgementsView.as_view(), name="batch-judgements"),
+    path("batches/<int:batch_id>/judges", views.BatchJudgesView.as_view(), name="batch-judges"),
+    path("batches/<int:batch_id>/excluded-judges", views.BatchExcludedJudgesView.as_view(), name="batch-excluded-judges"),
     path("batches/<int:batch_id>/export.csv", views.BatchExportCSVView.as_view(), name="batch-export-csv"),
     path("batches/<int:batch_id>/export.json", views.BatchExportJSONView.as_view(), name="batch-export-json"),
 ]

@@ -27,17 +27,29 @@ from rest_framework.views import APIView
 
 from assessments import selectors, services
 from assessments.api import serializers as s
-from assessments.api.contracts import BatchCreate
+from assessments.api.contracts import (
+    BatchCreate,
+    JudgeExclusionIn,
+    JudgeExclusionOut,
+    JudgeInviteIn,
+    JudgementOut,
+    JudgeOut,
+    JudgesOut,
+    NextPairOut,
+)
+from assessments.api.judging import judge_out, judgement_answer, next_pair_answer
 from assessments.models import AnchorEssay, Assignment, Batch, BatchState, ComparisonStatus
 from assessments.results.building import comparison_entry
 from assessments.results.schema import EXPORT_COLUMNS, SCHEMA_NAME, SCHEMA_VERSION, BatchResults, ComparisonEntry, ResultsSummary
 from assessments.results.writers import batch_results_csv_stream, batch_results_json_stream
+from assessments.schemas import HumanJudgementInput
 from cjproject.api import IDEMPOTENCY_HEADER, APIError, Idempotency, error_responses, request_user
 from cjproject.errors import Conflict, InvalidInput, fields_from_pydantic
 from webhooks.selectors import webhook_registration_refusal
 
 ASSIGNMENTS = "assignments"
 BATCHES = "batches"
+JUDGING = "judging"
 
 
 def _validated(serializer_class: type[serializers.Serializer], data: Any, *, partial: bool = False) -> dict[str, Any]:
@@ -525,3 +537,124 @@ class BatchExportJSONView(_BatchView):
         response = StreamingHttpResponse(batch_results_json_stream(batch=batch), content_type="application/json")
         response["X-CJ-Export-Schema"] = f"{SCHEMA_NAME}/{SCHEMA_VERSION}"
         return response
+
+
+# --- People judging ----------------------------------------------------------------------------
+
+
+class _JudgingView(APIView):
+    def _batch(self, request: Request, batch_id: int) -> Batch:
+        """Batches the caller owns or is invited to judge; any other is a 404."""
+        return _one(selectors.batches_judgeable(user=request.user), batch_id, "batch")
+
+
+@extend_schema(tags=[JUDGING])
+class BatchNextPairView(_JudgingView):
+    @extend_schema(
+        summary="The pair you should judge now (owner or invited judge)",
+        description=(
+            "Hands you a pair chosen at this moment (the most informative one from the current scale; in a moderation "
+            "batch, one the LLM judged, without its verdict) under opaque labels, leased to you for "
+            "`CJ_JUDGING_LEASE_SECONDS`. Asking again returns the same pair until you answer or skip it. "
+            "`pair` is null with a `reason` when there is nothing for you to judge."
+        ),
+        responses={200: NextPairOut, **error_responses(404)},
+    )
+    def get(self, request: Request, batch_id: int) -> Response:
+        batch = self._batch(request, batch_id)
+        offer = services.judging_next_pair(batch=batch, user=request_user(request))
+        return Response(next_pair_answer(batch=batch, offer=offer).model_dump(mode="json"))
+
+
+@extend_schema(tags=[JUDGING])
+class BatchJudgementsView(_JudgingView):
+    @extend_schema(
+        summary="Record your judgement of the pair you were given",
+        description=(
+            "Idempotent: the same answer again returns the same comparison (`replayed: true`, nothing counted twice); "
+            "another winner for an answered pair is a 409. `duration_ms` is capped by the time since the pair was "
+            "handed out and by `CJ_JUDGING_MAX_DURATION_SECONDS`. `winner` `skip` passes on the pair (204): it is "
+            "never offered to you again."
+        ),
+        request=HumanJudgementInput,
+        responses={200: JudgementOut, 201: JudgementOut, 204: None, **error_responses(400, 404, 409)},
+        examples=[
+            OpenApiExample("Essay A is better", value={"lease_id": 12, "winner": "a", "duration_ms": 41000}, request_only=True)
+        ],
+    )
+    def post(self, request: Request, batch_id: int) -> Response:
+        batch = self._batch(request, batch_id)
+        if not isinstance(request.data, dict):
+            raise InvalidInput("invalid judgement", fields={"__root__": ["the body must be a JSON object"]})
+        try:
+            body = HumanJudgementInput.model_validate(request.data)
+        except ValidationError as exc:
+            raise InvalidInput("invalid judgement", fields=fields_from_pydantic(exc)) from None
+        if body.winner == "skip":
+            services.judging_skip(batch=batch, user=request_user(request), lease_id=body.lease_id)
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        recorded = services.judging_record(
+            batch=batch,
+            user=request_user(request),
+            lease_id=body.lease_id,
+            winner=body.winner,
+            comment=body.comment,
+            duration_ms=body.duration_ms,
+        )
+        answer = judgement_answer(recorded)
+        return Response(
+            answer.model_dump(mode="json"), status=status.HTTP_201_CREATED if recorded.created else status.HTTP_200_OK
+        )
+
+
+def _contract(model: Any, data: Any, what: str) -> Any:
+    """A request body checked against its pydantic contract (400 naming each field)."""
+    if not isinstance(data, dict):
+        raise InvalidInput(f"invalid {what}", fields={"__root__": ["the body must be a JSON object"]})
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(f"invalid {what}", fields=fields_from_pydantic(exc)) from None
+
+
+@extend_schema(tags=[JUDGING])
+class BatchJudgesView(_BatchView):
+    """People invited to judge one of your batches (you, its owner, may always judge)."""
+
+    @extend_schema(summary="List the people invited to judge a batch", responses={200: JudgesOut, **error_responses(404)})
+    def get(self, request: Request, batch_id: int) -> Response:
+        batch = self._batch(request, batch_id)
+        invited = batch.human_judges.select_related("user").order_by("invited_at", "pk")
+        return Response(JudgesOut(judges=[judge_out(j) for j in invited]).model_dump(mode="json"))
+
+    @extend_schema(
+        summary="Invite a person to judge a batch",
+        description="By user name; inviting someone twice returns the same invitation (200). They then see the batch "
+        "in `next-pair` and `judgements`, and on the admin's judging page.",
+        request=JudgeInviteIn,
+        responses={201: JudgeOut, 200: JudgeOut, **error_responses(400, 404)},
+        examples=[OpenApiExample("A colleague", value={"username": "teacher-2"}, request_only=True)],
+    )
+    def post(self, request: Request, batch_id: int) -> Response:
+        batch = self._batch(request, batch_id)
+        body = _contract(JudgeInviteIn, request.data, "invitation")
+        invitation, created = services.batch_judge_invite_named(batch=batch, username=body.username)
+        answer = judge_out(invitation).model_dump(mode="json")
+        return Response(answer, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+@extend_schema(tags=[JUDGING])
+class BatchExcludedJudgesView(_BatchView):
+    @extend_schema(
+        summary="Leave a judge's verdicts out of the fit (or bring them back) and rescore",
+        description="`judge` is a label from the results' `judges` (an LLM's, or a person's `human:<user id>`); the "
+        "verdicts stay stored and the batch is refitted at once.",
+        request=JudgeExclusionIn,
+        responses={200: JudgeExclusionOut, **error_responses(400, 404)},
+        examples=[OpenApiExample("Exclude a person", value={"judge": "human:12", "excluded": True}, request_only=True)],
+    )
+    def post(self, request: Request, batch_id: int) -> Response:
+        batch = self._batch(request, batch_id)
+        body = _contract(JudgeExclusionIn, request.data, "exclusion")
+        excluded = services.judge_exclude(batch=batch, judge=body.judge, excluded=body.excluded)
+        return Response(JudgeExclusionOut(excluded_judges=excluded).model_dump(mode="json"))

@@ -1,1 +1,1 @@
-"""The CJ engine: pure numpy/scipy statistics (no Django): scales, scoring, pairing, grading, stopping, simulation."""
+"""The CJ engine: pure numpy/scipy statistics (no Django): scales, scoring, pairing, grading, stopping, agreement, simulation."""

@@ -15,10 +15,14 @@ import numpy as np
 from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 
+from assessments.engine import agreement as agreement_engine
 from assessments.engine.grading import anchor_alignment
 from assessments.engine.scales import GradeScale
-from assessments.models import Batch, Comparison, ComparisonStatus, Essay, EssayRole
+from assessments.models import HUMAN_JUDGE_PREFIX, Batch, Comparison, ComparisonStatus, Essay, EssayRole
 from assessments.results.schema import (
+    MISFIT_INFIT,
+    Agreement,
+    AgreementRate,
     AnchorAlignment,
     AnchorRef,
     AnchorStanding,
@@ -35,9 +39,11 @@ from assessments.results.schema import (
     JudgeAgreement,
     JudgeCost,
     JudgeUsed,
+    OverturnedVerdict,
     PositionBias,
     ProjectedGrade,
     ResultsSummary,
+    ScaleCorrelation,
     Tokens,
 )
 from llmgateway.manifest import manifest
@@ -110,6 +116,7 @@ def batch_results_document(
         grade_projections=grade_projections(essays, id_of=id_of, grading=meta.get("grading", NOT_SCORED)),
         anchor_alignment=anchor_alignment_build(scores, with_anchor, grade_of, scale) if scale is not None else None,
         costs=_costs(batch),
+        agreement=batch_agreement(batch=batch, id_of=id_of),
     )
 
 
@@ -279,6 +286,7 @@ def batch_results_summary(*, batch: Batch, offset: int = 0, limit: int | None = 
         grading=grading_contract(meta.get("grading", NOT_SCORED)),
         anchor_alignment=batch_anchor_alignment(batch=batch),
         judges=_judges(meta),
+        agreement=batch_agreement(batch=batch),
         tokens=Tokens(**tokens),
         cost_usd=float(batch.cost_usd),
         essays_total=total,
@@ -296,7 +304,15 @@ def grading_contract(grading: Mapping[str, Any]) -> Grading:
 
 
 def _judges(meta: Mapping[str, Any]) -> list[JudgeAgreement]:
-    return [JudgeAgreement(**{k: j.get(k) for k in JudgeAgreement.model_fields}) for j in meta.get("judges", [])]
+    stored = ("judge", "comparisons", "agreement_with_consensus", "infit", "p_first_wins")
+    return [
+        JudgeAgreement(
+            **{k: j.get(k) for k in stored},
+            human=str(j.get("judge", "")).startswith(HUMAN_JUDGE_PREFIX),
+            misfit=j.get("infit") is not None and j["infit"] > MISFIT_INFIT,
+        )
+        for j in meta.get("judges", [])
+    ]
 
 
 def comparison_entries(*, batch: Batch, id_of: Mapping[int, str], essays: list[int] | None = None) -> Iterator[ComparisonEntry]:
@@ -335,6 +351,9 @@ def comparison_entry(comparison: Comparison, *, essay_a: str, essay_b: str) -> C
         error_category=c.error_category or "",
         sent_at=c.sent_at,
         completed_at=c.completed_at,
+        human=c.judge_user_id is not None,
+        comment=c.comment or "",
+        duration_ms=c.duration_ms,
     )
 
 
@@ -479,3 +498,73 @@ def _costs(batch: Batch) -> Costs:
         ],
         **totals,
     )
+
+
+def batch_agreement(*, batch: Batch, id_of: Mapping[int, str] | None = None) -> Agreement | None:
+    """People against the LLM and each other, from the succeeded comparisons (None when no person
+    judged). Judges a grader excluded are left out here too. `id_of` names essays (default:
+    their external ids); overturned verdicts carry the LLM's justification and people's comments."""
+    if not batch.comparisons.filter(judge_user__isnull=False, status=ComparisonStatus.SUCCEEDED).exists():
+        return None
+    excluded = list(batch.processing_metadata.get("excluded_judges", []))
+    rows = [
+        row
+        for row in batch.comparisons.filter(status=ComparisonStatus.SUCCEEDED)
+        .order_by("id")
+        .values_list("id", "essay_a_id", "essay_b_id", "winner", "judge", "judge_user_id")
+        if (row[4] or "default") not in excluded
+    ]
+    essays = list(batch.essays.order_by("id").values_list("id", "external_id"))
+    index_of = {pk: i for i, (pk, _) in enumerate(essays)}
+    name = [id_of[pk] if id_of is not None else external for pk, external in essays]
+    first = np.array([index_of[r[1]] for r in rows], dtype=np.int64)
+    second = np.array([index_of[r[2]] for r in rows], dtype=np.int64)
+    report = agreement_engine.agreement(
+        first,
+        second,
+        np.where(np.array([r[3] == "a" for r in rows], dtype=bool), first, second),
+        np.array([r[4] or "default" for r in rows]),
+        np.array([r[5] is not None for r in rows], dtype=bool),
+        n_items=len(essays),
+    )
+    overturned = []
+    for item in report.overturned:
+        llm_ids = [rows[i][0] for i in item.llm_judgements]
+        human_ids = [r[0] for r in rows if r[5] is not None and {index_of[r[1]], index_of[r[2]]} == {item.lo, item.hi}]
+        texts = dict(Comparison.objects.filter(pk__in=llm_ids[:1]).values_list("pk", "justification"))
+        comments = list(Comparison.objects.filter(pk__in=human_ids).exclude(comment="").values_list("comment", flat=True))
+        overturned.append(
+            OverturnedVerdict(
+                essay_1=name[item.lo],
+                essay_2=name[item.hi],
+                llm_winner=name[item.llm_winner],
+                human_winner=name[item.human_winner],
+                human_votes=item.human_votes,
+                llm_comparison_ids=llm_ids,
+                llm_justification=texts.get(llm_ids[0], "") if llm_ids else "",
+                human_comments=comments,
+            )
+        )
+    correlation = report.correlation
+    return Agreement(
+        human_judgements=report.n_human,
+        llm_judgements=report.n_llm,
+        ai_human=_rate(report.ai_human),
+        human_human=_rate(report.human_human),
+        scale_correlation=ScaleCorrelation(
+            r=correlation.r,
+            n_essays=correlation.n_essays,
+            reliability_human=correlation.reliability_human,
+            reliability_llm=correlation.reliability_llm,
+            disattenuated=correlation.disattenuated,
+        )
+        if correlation is not None
+        else None,
+        scale_correlation_note=report.correlation_unavailable,
+        overturned=overturned,
+        excluded_judges=excluded,
+    )
+
+
+def _rate(figure: agreement_engine.Proportion) -> AgreementRate:
+    return AgreementRate(agree=figure.agree, n=figure.n, rate=figure.rate, low_95=figure.low, high_95=figure.high)

@@ -75,6 +75,9 @@ class ComparisonEntry(_Model):
     error_category: str = ""
     sent_at: datetime | None = None
     completed_at: datetime | None = None
+    human: bool = Field(default=False, description="judged by a person (judge `human:<user id>`), not an LLM")
+    comment: str = Field(default="", description="a person's optional comment")
+    duration_ms: int | None = Field(default=None, description="time a person took, capped by the server")
 
 
 class EssayScore(_Model):
@@ -98,6 +101,12 @@ class JudgeAgreement(_Model):
     agreement_with_consensus: float | None = None
     infit: float | None = None
     p_first_wins: float | None = None
+    human: bool = Field(default=False, description="a person (`human:<user id>`), not an LLM")
+    misfit: bool = Field(
+        default=False,
+        description=f"infit above {MISFIT_INFIT}: this judge's verdicts disagree with the scale more than chance explains "
+        "(the evidence: infit and agreement_with_consensus); a grader may exclude the judge and rescore",
+    )
 
 
 RELIABILITY_HELP = (
@@ -211,6 +220,63 @@ class Costs(_Model):
     prices_as_of: str
 
 
+# --- People beside the LLM: agreement -----------------------------------------------------------
+
+AI_HUMAN_HELP = (
+    "How often a person chose the same essay as the LLM, on pairs both judged (each person's verdict against the "
+    "LLM's, its majority if it judged the pair more than once), with a 95% interval (Wilson)."
+)
+HUMAN_HUMAN_HELP = "How often two people who judged the same pair chose the same essay, with a 95% interval (Wilson)."
+ATTENUATION_NOTE = (
+    "Each scale carries its own measurement error, so even if people and the LLM ranked by exactly the same quality "
+    "their correlation could reach only about the square root of the product of the two reliabilities; the corrected "
+    "figure divides by that."
+)
+
+
+class AgreementRate(_Model):
+    agree: int = Field(ge=0, description="decisions that agreed")
+    n: int = Field(ge=0, description="decisions compared")
+    rate: float | None = Field(default=None, description="agree / n; null when n is 0")
+    low_95: float | None = None
+    high_95: float | None = None
+
+
+class ScaleCorrelation(_Model):
+    r: float = Field(description="Pearson r between θ from people's judgements alone and from the LLM's alone.")
+    n_essays: int = Field(description="essays compared by both, over which r is computed")
+    reliability_human: float | None = Field(default=None, description="SSR of the people-only fit")
+    reliability_llm: float | None = Field(default=None, description="SSR of the LLM-only fit")
+    disattenuated: float | None = Field(default=None, description="r / √(reliability_human · reliability_llm)")
+    note: str = ATTENUATION_NOTE
+
+
+class OverturnedVerdict(_Model):
+    """A pair on which people's majority chose the other essay than the LLM."""
+
+    essay_1: str
+    essay_2: str
+    llm_winner: str
+    human_winner: str
+    human_votes: int
+    llm_comparison_ids: list[int] = Field(description="the LLM verdicts overturned; read their justifications")
+    llm_justification: str = ""
+    human_comments: list[str] = Field(default_factory=list)
+
+
+class Agreement(_Model):
+    """People against the LLM and against each other (null on a batch no person has judged)."""
+
+    human_judgements: int
+    llm_judgements: int
+    ai_human: AgreementRate = Field(description=AI_HUMAN_HELP)
+    human_human: AgreementRate = Field(description=HUMAN_HUMAN_HELP)
+    scale_correlation: ScaleCorrelation | None = None
+    scale_correlation_note: str | None = Field(default=None, description="why there is no correlation yet")
+    overturned: list[OverturnedVerdict] = Field(default_factory=list)
+    excluded_judges: list[str] = Field(default_factory=list, description="judges left out of the fit by a grader")
+
+
 class BatchResults(_Model):
     schema_name: Literal["cj-results"] = SCHEMA_NAME
     schema_version: Literal[2] = SCHEMA_VERSION
@@ -221,6 +287,7 @@ class BatchResults(_Model):
     grade_projections: GradeProjections
     anchor_alignment: AnchorAlignment | None = Field(default=None, description="null without graded anchors")
     costs: Costs
+    agreement: Agreement | None = Field(default=None, description="people beside the LLM; null when no person judged")
 
 
 # --- One essay's results row, and the API's results summary ---------------------------------
@@ -302,6 +369,7 @@ class ResultsSummary(_Model):
     grading: Grading
     anchor_alignment: AnchorAlignment | None = Field(default=None, description="null without graded anchors")
     judges: list[JudgeAgreement] = Field(default_factory=list)
+    agreement: Agreement | None = Field(default=None, description="people beside the LLM; null when no person judged")
     tokens: Tokens
     cost_usd: float
     essays_total: int = Field(default=0, description="Essays in the batch; `essays` holds the page asked for.")

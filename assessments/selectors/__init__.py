@@ -11,7 +11,14 @@ The reads the API, the admin and the commands call are re-exported here.
 """
 
 from assessments.selectors.assignments import assignment_anchor_coverage, assignments_visible
-from assessments.selectors.batches import batch_comparisons, batch_progress, batch_request, batch_status, batches_visible
+from assessments.selectors.batches import (
+    batch_comparisons,
+    batch_progress,
+    batch_request,
+    batch_status,
+    batches_judgeable,
+    batches_visible,
+)
 from assessments.selectors.results import batch_plot_rows, batch_result_rows, batch_results
 
 __all__ = [
@@ -24,5 +31,6 @@ __all__ = [
     "batch_result_rows",
     "batch_results",
     "batch_status",
+    "batches_judgeable",
     "batches_visible",
 ]

@@ -16,6 +16,13 @@ def batches_visible(*, user: Any, state: str | None = None) -> QuerySet[Batch]:
     return queryset.filter(state=state) if state else queryset
 
 
+def batches_judgeable(*, user: Any) -> QuerySet[Batch]:
+    """Batches the user may judge: their own and those they are invited to; superusers: all."""
+    if user.is_superuser:
+        return Batch.objects.all()
+    return Batch.objects.filter(Q(owner=user) | Q(human_judges__user=user)).distinct()
+
+
 def batch_request(*, batch: Batch) -> CJAssessmentRequestData:
     """Rehydrate the stored request: overrides, budget and user survive every round and restart."""
     stored = dict(batch.processing_metadata["original_request"])

@@ -12,7 +12,7 @@ from decimal import Decimal
 from django.conf import settings
 
 from assessments.engine.schedule import budget_for
-from assessments.models import Batch
+from assessments.models import Batch, JudgeMode
 from llmgateway.manifest import cost_usd, default_model, manifest
 from llmgateway.prompts import ANSWER_INSTRUCTIONS, DEFAULT_SYSTEM_PROMPT, estimate_tokens
 from llmgateway.providers import provider_configured
@@ -75,8 +75,10 @@ def batch_judges(*, batch: Batch) -> list[Judge]:
 
 
 def batch_judged_by_mock(*, batch: Batch) -> bool:
-    """True when a mock judge was asked for or gave any verdict: its results are not an LLM's."""
-    return any(j.is_mock for j in batch_judges(batch=batch)) or batch.comparisons.filter(provider=MOCK_PROVIDER).exists()
+    """True when a mock judge was asked for or gave any verdict: its results are not an LLM's.
+    A batch judged by people only asks no judge: only a verdict would say so."""
+    asked = batch.judge_mode != JudgeMode.HUMAN and any(j.is_mock for j in batch_judges(batch=batch))
+    return asked or batch.comparisons.filter(provider=MOCK_PROVIDER).exists()
 
 
 # --- Cost estimate -----------------------------------------------------------------------------

@@ -8,7 +8,8 @@
 - `endings`: how a batch ends (state, end reason, event, metric, webhook);
 - `sweeper`: beat's recovery of stuck rounds, stalled batches and lost comparisons;
 - `webhooks`: a batch's `batch.finished` notice (handed to the `webhooks` app);
-- `tokens`: API tokens, hashed at rest.
+- `tokens`: API tokens, hashed at rest;
+- `judging`: people judging beside the LLM (invitations, leases, verdicts, waiting for people).
 
 The verbs that views, admin actions, commands and tasks call are re-exported here, so a call
 site reads `services.batch_start(batch_id=...)`.
@@ -33,6 +34,18 @@ from assessments.services.batches import (
     batch_start_schedule,
     batch_submit,
 )
+from assessments.services.judging import (
+    batch_judge_invite,
+    batch_judge_invite_named,
+    batch_judge_remove,
+    judge_exclude,
+    judging_checkpoint,
+    judging_close,
+    judging_next_pair,
+    judging_record,
+    judging_release,
+    judging_skip,
+)
 from assessments.services.results import batch_counters_bump, batch_counters_refresh, comparison_record
 from assessments.services.rounds import round_complete, round_dispatch
 from assessments.services.sweeper import batch_sweep
@@ -54,12 +67,22 @@ __all__ = [
     "batch_create",
     "batch_deletable",
     "batch_delete",
+    "batch_judge_invite",
+    "batch_judge_invite_named",
+    "batch_judge_remove",
     "batch_rescore",
     "batch_start",
     "batch_start_schedule",
     "batch_submit",
     "batch_sweep",
     "comparison_record",
+    "judge_exclude",
+    "judging_checkpoint",
+    "judging_close",
+    "judging_next_pair",
+    "judging_record",
+    "judging_release",
+    "judging_skip",
     "round_complete",
     "round_dispatch",
 ]

@@ -30,10 +30,12 @@ from assessments.models import (
     EndReason,
     Essay,
     EssayRole,
+    JudgeMode,
 )
-from assessments.schemas import ANCHOR_ID_PREFIX, CJAnchorMetadata, CJAssessmentRequestData, ComparisonBudget
+from assessments.schemas import ANCHOR_ID_PREFIX, BatchOptions, CJAnchorMetadata, CJAssessmentRequestData, ComparisonBudget
 from assessments.services.assignments import anchor_register, assignment_create, text_sha256
 from assessments.services.endings import batch_finish
+from assessments.services.judging import batch_await_people, judging_leases_end
 from assessments.services.results import batch_counters_refresh
 from assessments.services.rounds import judge_panel_resolve, round_open
 from assessments.services.scoring import BatchScore, batch_score
@@ -68,6 +70,7 @@ def batch_create(
         except ValidationError as exc:
             raise invalid_from_pydantic(exc, "batch request") from None
     judge_panel_resolve(request=request)  # every judge must exist: provider and model (errors name the field)
+    _judge_mode_check(request.options)
     with transaction.atomic():
         assignment = _assignment_for(owner=owner, request=request)
         overrides = request.llm_config_overrides
@@ -97,6 +100,9 @@ def batch_create(
         batch = Batch.objects.create(
             owner=owner,
             assignment=assignment,
+            judge_mode=request.options.judge_mode,
+            human_share=request.options.human_share or 0.0,
+            human_deadline=request.options.human_deadline,
             language=request.language,
             course_code=request.course_code,
             webhook_url=webhook_url,
@@ -134,6 +140,22 @@ def batch_create(
         },
     )
     return batch
+
+
+def _judge_mode_check(options: BatchOptions) -> None:
+    """`human_share` only where people take a share; a deadline not already past."""
+    fields: dict[str, list[str]] = {}
+    if options.human_share is not None and options.judge_mode not in (JudgeMode.HYBRID, JudgeMode.MODERATION):
+        fields["options.human_share"] = [
+            f"only for judge_mode hybrid or moderation (a {options.judge_mode} batch: people judge all or none of it)"
+        ]
+    if options.human_deadline is not None:
+        if options.judge_mode == JudgeMode.LLM:
+            fields["options.human_deadline"] = ["only when people judge (judge_mode human, hybrid or moderation)"]
+        elif options.human_deadline <= timezone.now():
+            fields["options.human_deadline"] = ["must be in the future"]
+    if fields:
+        raise InvalidInput("invalid judge mode", fields=fields)
 
 
 def _anchor_essays(*, batch: Batch, assignment: Assignment, anchors: list[AnchorEssay]) -> list[Essay]:
@@ -232,7 +254,19 @@ def batch_start(*, batch_id: int) -> bool:
             )
             return True
         metadata_append(instance=batch, key="events", item={"at": timezone.now().isoformat(), "event": "started"})
-        round_open(batch=batch, round_no=1)
+        if batch.judge_mode != JudgeMode.HUMAN:
+            round_open(batch=batch, round_no=1)
+            return True
+        # People only: no LLM round; human judgements are recorded as round 1 while it waits.
+        Batch.objects.filter(pk=batch_id).update(current_round=1)
+        batch.refresh_from_db()
+        if not batch_await_people(batch=batch, llm_reason=None):
+            batch_finish(
+                batch=batch,
+                state=BatchState.FAILED,
+                reason=EndReason.HUMAN_DEADLINE,
+                message="the deadline for human judgements had passed before the batch started",
+            )
     return True
 
 
@@ -268,6 +302,7 @@ def batch_cancel(*, batch_id: int) -> bool:
             request_ids=list(open_comparisons.exclude(llm_request=None).values_list("llm_request_id", flat=True))
         )
         waiting = open_comparisons.update(status=ComparisonStatus.CANCELLED, completed_at=timezone.now())
+        judging_leases_end(batch_id=batch_id)
         batch_finish(
             batch=batch,
             state=BatchState.CANCELLED,
@@ -346,7 +381,12 @@ def batch_continue(*, batch_id: int, additional_comparisons: int, reliability_ta
         next_round = batch.current_round + 1
         previous = {"state": batch.state, "end_reason": batch.end_reason, "round": batch.current_round}
         Batch.objects.filter(pk=batch_id).update(
-            state=BatchState.RUNNING, end_reason="", end_message="", finished_at=None, updated_at=timezone.now()
+            state=BatchState.RUNNING,
+            end_reason="",
+            end_message="",
+            finished_at=None,
+            awaiting_people=False,
+            updated_at=timezone.now(),
         )
         metadata_merge(
             instance=batch,

@@ -9,7 +9,7 @@ sweeper's second body changes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from assessments.models import OPEN_COMPARISON_STATES, Batch, BatchState, Compar
 from assessments.schemas import CJAssessmentRequestData, CJLLMComparisonMetadata
 from assessments.selectors.batches import batch_request
 from assessments.services.endings import batch_conclude
+from assessments.services.judging import batch_await_people
 from assessments.services.results import RESULT_CALLBACK_TASK, batch_counters_refresh
 from assessments.services.scoring import BatchScore, batch_score
 from cjproject.errors import InvalidInput
@@ -86,6 +87,32 @@ def _judged_pairs(*, batch: Batch, index_of: dict[int, int]) -> np.ndarray:
     return np.array([(index_of[a], index_of[b]) for a, b in rows], dtype=np.int64).reshape(-1, 2)
 
 
+def pairing_state(
+    *, batch: Batch, essays: Sequence[Mapping[str, Any]], judged: np.ndarray, excluded: np.ndarray
+) -> pairing.PairingState:
+    """The engine's view of a batch for planning: θ, SE and P(grade) of the last scoring, counts
+    and A/B balance from `judged` (index pairs judged or in flight), and `excluded` as the pairs
+    the planner must not offer (for a round: the judged ones; for a person: also their own)."""
+    n = len(essays)
+    grading = batch.processing_metadata.get("grading", {})
+    boundaries, probabilities = None, None
+    if grading.get("available"):
+        boundaries = np.array([c for c in grading["cuts"] if c is not None], dtype=float)
+        grades = grading["grades"]
+        probabilities = np.array([[(e["grade_probabilities"] or {}).get(g, np.nan) for g in grades] for e in essays], dtype=float)
+    return pairing.PairingState(
+        theta=np.array([e["theta"] if e["theta"] is not None else 0.0 for e in essays]),
+        se=np.array([e["se"] if e["se"] is not None else np.nan for e in essays]),
+        comparisons=np.bincount(judged.ravel(), minlength=n),
+        shown_first=np.bincount(judged[:, 0], minlength=n),
+        shown_second=np.bincount(judged[:, 1], minlength=n),
+        is_anchor=np.array([e["role"] == EssayRole.ANCHOR for e in essays]),
+        judged_pairs=excluded,
+        boundaries=boundaries,
+        grade_probabilities=probabilities,
+    )
+
+
 def round_open(*, batch: Batch, round_no: int) -> int:
     """Plan a round with the engine, create its Comparison rows, send them on commit.
 
@@ -113,25 +140,7 @@ def round_open(*, batch: Batch, round_no: int) -> int:
         pairs = pairing.initial_design(n, k=k, is_anchor=is_anchor, seed=seed)[:size]
     else:
         judged = _judged_pairs(batch=batch, index_of=index_of)
-        grading = batch.processing_metadata.get("grading", {})
-        boundaries, probabilities = None, None
-        if grading.get("available"):
-            boundaries = np.array([c for c in grading["cuts"] if c is not None], dtype=float)
-            grades = grading["grades"]
-            probabilities = np.array(
-                [[(e["grade_probabilities"] or {}).get(g, np.nan) for g in grades] for e in essays], dtype=float
-            )
-        state = pairing.PairingState(
-            theta=np.array([e["theta"] if e["theta"] is not None else 0.0 for e in essays]),
-            se=np.array([e["se"] if e["se"] is not None else np.nan for e in essays]),
-            comparisons=np.bincount(judged.ravel(), minlength=n),
-            shown_first=np.bincount(judged[:, 0], minlength=n),
-            shown_second=np.bincount(judged[:, 1], minlength=n),
-            is_anchor=is_anchor,
-            judged_pairs=judged,
-            boundaries=boundaries,
-            grade_probabilities=probabilities,
-        )
+        state = pairing_state(batch=batch, essays=essays, judged=judged, excluded=judged)
         floor = request.options.min_comparisons_per_essay or settings.CJ_MIN_COMPARISONS_PER_ESSAY
         pairs = pairing.plan_round(state, n_pairs=size, seed=seed, floor=floor).pairs
     if len(pairs) == 0:
@@ -271,7 +280,7 @@ def _round_score_and_decide(*, batch_id: int, round_no: int) -> None:
         batch_counters_refresh(batch_id=batch_id)
         batch.refresh_from_db()
         score = batch_score(batch=batch)
-        decision = _stopping_decision(batch=batch, score=score, round_no=round_no)
+        decision = stopping_decision(batch=batch, score=score, round_no=round_no)
         reason = decision.reason
         if not decision.stop and _judge_failing(batch):
             reason = EndReason.LOW_SUCCESS_RATE  # `batch_conclude` fails the batch with the figures
@@ -280,7 +289,10 @@ def _round_score_and_decide(*, batch_id: int, round_no: int) -> None:
             batch.refresh_from_db()
             if round_open(batch=batch, round_no=round_no + 1) == 0:
                 reason = EndReason.PAIRS_EXHAUSTED
-        entry = {"round": round_no, "decision": reason or "continue", **decision.inputs}
+        waits = bool(reason) and batch_await_people(batch=batch, llm_reason=reason)
+        entry = {"round": round_no, "decision": "awaiting_people" if waits else (reason or "continue"), **decision.inputs}
+        if waits:
+            reason = None
         logger.info("Continuation decision evaluated", extra={"batch_id": batch_id, **entry})
         planned_at = batch.comparisons.filter(round_no=round_no).aggregate(first=Min("created_at"))["first"]
         decided = str(entry["decision"])
@@ -305,7 +317,7 @@ def _grade_certainty(asked: float | None) -> float | None:
     return asked or settings.CJ_GRADE_CERTAINTY_TARGET or None
 
 
-def _stopping_decision(*, batch: Batch, score: BatchScore | None, round_no: int) -> stopping.Decision:
+def stopping_decision(*, batch: Batch, score: BatchScore | None, round_no: int) -> stopping.Decision:
     """Gather what `engine.stopping.decide` needs from the batch, its request and its score."""
     request = batch_request(batch=batch)
     options = request.options

@@ -45,7 +45,8 @@ class BatchScore:
 def batch_score(*, batch: Batch) -> BatchScore | None:
     """Fit every succeeded comparison of the batch, project grades, store both.
 
-    1. Essays in id order become indices; succeeded comparisons become (first, second, outcome).
+    1. Essays in id order become indices; succeeded comparisons (people's and the LLM's, less
+       the judges in `excluded_judges`) become (first, second, outcome).
     2. The population model (students from a normal population, anchors inside their grade
        bands, the order effect when there is enough data) gives θ, SE, the reliability and,
        with an assignment, every student's P(grade). The classic fit gives sirt's SSR.
@@ -56,9 +57,15 @@ def batch_score(*, batch: Batch) -> BatchScore | None:
     """
     essays = list(batch.essays.order_by("id"))
     index_of = {essay.pk: i for i, essay in enumerate(essays)}
-    rows = list(
-        batch.comparisons.filter(status=ComparisonStatus.SUCCEEDED).values_list("essay_a_id", "essay_b_id", "winner", "judge")
-    )
+    # Every judgement, people's and the LLM's, except those of judges a grader excluded.
+    excluded = set(batch.processing_metadata.get("excluded_judges", []))
+    rows = [
+        row
+        for row in batch.comparisons.filter(status=ComparisonStatus.SUCCEEDED).values_list(
+            "essay_a_id", "essay_b_id", "winner", "judge"
+        )
+        if (row[3] or "default") not in excluded
+    ]
     if not rows:
         return None
     first = np.array([index_of[row[0]] for row in rows], dtype=np.int64)

@@ -23,6 +23,7 @@ from assessments.models import (
     WorkerHeartbeat,
 )
 from assessments.services.endings import batch_finish
+from assessments.services.judging import judging_deadlines_sweep
 from assessments.services.results import batch_counters_refresh
 from llmgateway.models import ProviderBatchJob
 from llmgateway.services import comparison_signatures
@@ -46,6 +47,9 @@ def batch_sweep(*, now: Any = None) -> dict[str, list[int]]:
        `CJ_MAX_SEND_ATTEMPTS` sends it fails with category `lost` and is counted.
     5. A round whose comparisons are still `pending` `CJ_WORKER_HEARTBEAT_TIMEOUT_SECONDS` after
        they were planned (never sent: the broker was down, or the sender died) is sent again.
+    6. People's expired leases go back to the pool; a batch waiting for people whose deadline
+       has passed is checked (`judging_checkpoint`), which ends it.
+    A batch waiting for people (`awaiting_people`) is neither driven (1) nor stalled (3).
     """
     from assessments.tasks import round_complete
 
@@ -58,15 +62,23 @@ def batch_sweep(*, now: Any = None) -> dict[str, list[int]]:
     waiting_on_a_live_job = Exists(
         Comparison.objects.filter(batch_id=OuterRef("pk"), status=ComparisonStatus.SENT, llm_request__batch_job__in=live_jobs)
     )
-    stalled = Batch.objects.filter(state__in=[BatchState.RUNNING, BatchState.SCORING], updated_at__lt=stalled_before).exclude(
-        waiting_on_a_live_job
+    # A batch waiting for people is not stalled: people come and go (its deadline ends it).
+    stalled = (
+        Batch.objects.filter(state__in=[BatchState.RUNNING, BatchState.SCORING], updated_at__lt=stalled_before)
+        .exclude(waiting_on_a_live_job)
+        .exclude(awaiting_people=True)
     )
     for batch in stalled:
         with transaction.atomic():
             # Locked and checked again: progress made since the query keeps the batch alive.
             locked = (
                 Batch.objects.select_for_update()
-                .filter(pk=batch.pk, state__in=[BatchState.RUNNING, BatchState.SCORING], updated_at__lt=stalled_before)
+                .filter(
+                    pk=batch.pk,
+                    state__in=[BatchState.RUNNING, BatchState.SCORING],
+                    updated_at__lt=stalled_before,
+                    awaiting_people=False,
+                )
                 .first()
             )
             if locked is None:
@@ -87,7 +99,7 @@ def batch_sweep(*, now: Any = None) -> dict[str, list[int]]:
     ).update(state=BatchState.RUNNING, updated_at=now)
     idle_before = now - timedelta(seconds=settings.CJ_SWEEP_GRACE_SECONDS)
     waiting = (
-        Batch.objects.filter(state=BatchState.RUNNING, updated_at__lt=idle_before, current_round__gte=1)
+        Batch.objects.filter(state=BatchState.RUNNING, updated_at__lt=idle_before, current_round__gte=1, awaiting_people=False)
         .annotate(
             open=Count(
                 "comparisons", filter=Q(comparisons__round_no=F("current_round"), comparisons__status__in=OPEN_COMPARISON_STATES)
@@ -102,6 +114,7 @@ def batch_sweep(*, now: Any = None) -> dict[str, list[int]]:
         report["driven"].append(batch_id)
     _rounds_resend_unsent(now=now, report=report)
     _comparisons_resend_expired(now=now, report=report)
+    report["people_deadline"] = judging_deadlines_sweep(now=now)
     return report
 
 
