@@ -442,6 +442,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # One name for the batch's judge modes, wherever a schema shows them.
+    "ENUM_NAME_OVERRIDES": {"JudgeModeEnum": "assessments.models.JudgeMode"},
 }
 
 # --- Logging -----------------------------------------------------------------------------------

@@ -519,7 +519,10 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
         if batch is None:
             return self._missing(request, object_id)
         judges = judge_selectors.batch_judges(batch=batch)
-        results = selectors.batch_results(batch=batch)
+        pager = views.results_pager(total=batch.essays.count(), page=views.results_page_number(request.GET.get("page")))
+        results = selectors.batch_results(
+            batch=batch, offset=(pager["page"] - 1) * views.RESULTS_PAGE_SIZE, limit=views.RESULTS_PAGE_SIZE
+        )
         summary = views.batch_summary(batch=batch, results=results)
         estimate = judge_selectors.batch_cost_estimate(batch=batch) if batch.state == BatchState.CREATED else None
         can_act = self.has_change_permission(request, batch)
@@ -532,6 +535,7 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
             "mock_note": views.MOCK_NOTE if judge_selectors.batch_judged_by_mock(batch=batch) else "",
             "summary": summary,
             "rows": results.essays,
+            "pager": pager,
             "misfit_infit": MISFIT_INFIT,
             "estimate": estimate,
             "can_start": can_act and batch.state == BatchState.CREATED,
@@ -543,7 +547,7 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
             and batch.state in (BatchState.COMPLETED, BatchState.FAILED)
             and batch.end_reason != EndReason.INSUFFICIENT_ESSAYS,
             "continue_form": ContinueForm(initial={"additional_comparisons": max(1, batch.essays.count() * 2)}),
-            "has_plot": any(r.theta is not None for r in results.essays),
+            "has_plot": batch.essays.filter(theta__isnull=False).exists(),
             "terminal": batch.is_terminal,
             "invite_form": InviteJudgeForm(),
             "invited": list(batch.human_judges.select_related("user").order_by("invited_at")),

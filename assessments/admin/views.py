@@ -53,6 +53,35 @@ STATE_WORDS: dict[str, str] = {
 }
 
 
+# Essays per page of the batch page's results table: a batch of 10,000 reads as 20 pages, not
+# one page of several megabytes.
+RESULTS_PAGE_SIZE = 500
+
+
+def results_page_number(raw: str | None) -> int:
+    """The `?page=` of the batch page: a whole number from 1; anything else is page 1."""
+    try:
+        return max(1, int(raw or 1))
+    except ValueError:
+        return 1
+
+
+def results_pager(*, total: int, page: int) -> dict[str, Any]:
+    """Which essays this page shows and where the pages before and after are (None: none)."""
+    pages = max(1, -(-total // RESULTS_PAGE_SIZE))
+    page = min(page, pages)
+    first = (page - 1) * RESULTS_PAGE_SIZE
+    return {
+        "total": total,
+        "page": page,
+        "pages": pages,
+        "first": first + 1 if total else 0,
+        "last": min(first + RESULTS_PAGE_SIZE, total),
+        "previous": page - 1 if page > 1 else None,
+        "next": page + 1 if page < pages else None,
+    }
+
+
 def batch_summary(*, batch: Batch, results: ResultsSummary) -> dict[str, Any]:
     """Progress, the end in words, reliability, position bias, grading and anchor alignment.
 

@@ -8,6 +8,7 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from assessments.admin import views
 from assessments.models import Batch
 from assessments.results.schema import BatchResults
 from tests.admin.conftest import finished_batch, make_assignment
@@ -252,6 +253,23 @@ def test_the_results_page_shows_state_reliability_plot_and_a_sortable_table(grad
     for essay in batch.essays.all():
         assert f"/admin/assessments/essay/{essay.pk}/change/" in content
     assert "(anchor: known)" in content and "misfit" in content
+
+
+def test_a_large_batchs_results_come_a_page_at_a_time_best_first(grader, grader_client, monkeypatch):
+    monkeypatch.setattr(views, "RESULTS_PAGE_SIZE", 3)
+    batch = finished_batch(grader, make_assignment(grader), n=5)  # 5 students + 3 anchors: 3 pages
+    best_first = list(batch.essays.order_by("rank").values_list("pk", flat=True))
+    seen = []
+    for page in (1, 2, 3):
+        content = grader_client.get(f"/admin/assessments/batch/{batch.pk}/change/?page={page}").content.decode()
+        shown = [pk for pk in best_first if f"/admin/assessments/essay/{pk}/change/" in content]
+        assert len(shown) == (3 if page < 3 else 2)
+        assert f"page {page} of 3" in content
+        seen += shown
+    assert seen == best_first
+    for odd in ("0", "x", "-4"):  # anything but a page number is page 1; past the end, the last page
+        assert "page 1 of 3" in grader_client.get(f"/admin/assessments/batch/{batch.pk}/change/?page={odd}").content.decode()
+    assert "page 3 of 3" in grader_client.get(f"/admin/assessments/batch/{batch.pk}/change/?page=99").content.decode()
 
 
 def test_the_plot_is_a_png_rendered_on_the_server(grader, grader_client):
