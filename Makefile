@@ -7,7 +7,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/cj
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 # Test processes (pytest-xdist): each has its own test database and the Redis db below the last
 # (15, 14, ...). 0 runs everything in this process.
-TEST_PROCESSES ?= 2
+TEST_PROCESSES ?= 3
 
 # Coverage of the project's packages, printed after the tests (no threshold).
 COVERAGE := --cov=assessments --cov=llmgateway --cov=webhooks --cov=cjproject --cov-report=term:skip-covered
@@ -38,7 +38,7 @@ demo: venv
 
 test: venv
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CELERY_BROKER_URL= CELERY_RESULT_BACKEND= \
-		$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile $(COVERAGE) $(PYTEST_ARGS)
+		$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist worksteal $(COVERAGE) $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

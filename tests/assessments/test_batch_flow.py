@@ -222,6 +222,7 @@ def test_the_round_limit_ends_a_batch_with_max_rounds(owner):
 def test_comparisons_that_fail_for_good_are_replaced_by_new_pairs_and_reported(owner, settings):
     settings.LLM_MOCK_BEHAVIOUR = MockBehaviour(error_rate=0.15)
     settings.LLM_MAX_ATTEMPTS = 1  # every injected 500 fails its comparison for good
+    settings.LLM_BREAKER_FAILURE_THRESHOLD = 10_000  # ... and never opens the breaker (it would defer, not fail)
     settings.CJ_MIN_SUCCESS_RATE = 0.5
     settings.CJ_RELIABILITY_TARGET = 0.99  # the budget ends this batch
     batch = run_batch(owner, 10, options={"comparisons_per_essay": 8, "max_rounds": 6})
@@ -238,6 +239,7 @@ def test_comparisons_that_fail_for_good_are_replaced_by_new_pairs_and_reported(o
 def test_a_judge_that_keeps_failing_ends_the_batch_after_the_round_instead_of_replacing_its_failures(owner, settings):
     settings.LLM_MOCK_BEHAVIOUR = MockBehaviour(error_rate=1.0)
     settings.LLM_MAX_ATTEMPTS = 1
+    settings.LLM_BREAKER_FAILURE_THRESHOLD = 10_000
     batch = run_batch(owner, 10, options={"comparisons_per_essay": 8, "max_rounds": 6})
     # Round 1 alone resolves too few to tell; after round 2 the rate fails it, not after round 6.
     assert (batch.state, batch.end_reason, batch.current_round) == ("failed", "low_success_rate", 2)
