@@ -5,8 +5,8 @@ BIN := $(VENV)/bin
 # make test runs against real PostgreSQL and Redis; override these to point elsewhere.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/cj
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
-# Test processes (pytest-xdist): each has its own test database and the Redis db below the last
-# (15, 14, ...). 0 runs everything in this process.
+# Test processes (pytest-xdist; 3 on 2 cores, as the real-worker tests mostly wait): each has its
+# own test database and the Redis db below the last (15, 14, ...). 0 runs everything in this process.
 TEST_PROCESSES ?= 3
 
 # Coverage of the project's packages, printed after the tests (no threshold).

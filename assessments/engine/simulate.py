@@ -87,6 +87,7 @@ class SimulationConfig:
     grade_certainty_target: float | None = None
     min_comparisons: int = 6
     reference_stability: float = 0.025
+    draws: int | None = None  # posterior draws per fit; None: `fit_population`'s default
 
 
 @dataclass(frozen=True)
@@ -239,6 +240,7 @@ def simulate_batch(config: SimulationConfig) -> SimulationReport:
             n_grades=len(config.grades),
             order_effect=len(pairs) >= MIN_COMPARISONS_FOR_ORDER_EFFECT,
             seed=config.seed * 1000 + round_no,
+            draws=config.draws,
         )
         theta, se = fit.theta, fit.se
         projection = _project(config, fit)

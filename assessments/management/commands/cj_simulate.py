@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, replace
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from assessments.engine.scales import UnknownGradeError, get_scale
@@ -136,6 +137,7 @@ class Command(BaseCommand):
                 pair_noise=options["pair_noise"],
             ),
             comparisons_per_essay=options["comparisons_per_essay"],
+            draws=settings.CJ_POSTERIOR_DRAWS or None,  # as the service scores
             stop_rule=options["stop_rule"],
             reliability_target=options["reliability_target"],
             grade_certainty_target=options["grade_certainty"],
