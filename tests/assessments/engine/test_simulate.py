@@ -24,8 +24,9 @@ from assessments.engine.simulate import (
     true_logit_scale,
 )
 
-# Small batches keep each simulation around a second or two.
-SMALL = SimulationConfig(n_students=30, comparisons_per_essay=8)
+# Small batches, and 60 posterior draws per fit, keep each simulation around a second: these tests
+# are about the loop (budget, stopping, determinism, ranking), not about calibration to two decimals.
+SMALL = SimulationConfig(n_students=30, comparisons_per_essay=8, draws=60)
 
 
 # --- the judge ---------------------------------------------------------------------------------
