@@ -480,13 +480,13 @@ def _draw_coefficients(
     current: np.ndarray,
     rng: np.random.Generator,
     *,
-    gram: _GramIndex | None = None,
+    gram: _GramIndex | None,
 ) -> np.ndarray:
-    """One draw from N(Q⁻¹·rhs, Q⁻¹), Q = Xᵀ·diag(ω)·X + diag(prior)."""
+    """One draw from N(Q⁻¹·rhs, Q⁻¹), Q = Xᵀ·diag(ω)·X + diag(prior): through a dense Cholesky
+    factor when `gram` is given (up to DENSE_MAX_PARAMETERS), else by conjugate gradients."""
     dim = prior.size
-    if dim <= DENSE_MAX_PARAMETERS:
-        weighted = gram.matrix(omega) if gram is not None else (design_t @ sparse.diags(omega) @ design).toarray()
-        precision = weighted + np.diag(prior)
+    if gram is not None:
+        precision = gram.matrix(omega) + np.diag(prior)
         factor = cho_factor(precision, lower=True)
         mean = cho_solve(factor, rhs)
         return mean + solve_triangular(factor[0], rng.standard_normal(dim), lower=True, trans="T")
