@@ -363,7 +363,7 @@ class BatchAdmin(OwnedQuerysetMixin, admin.ModelAdmin):
     @admin.display(description="comparisons judged")
     def progress(self, batch: Batch) -> str:
         done = batch.comparisons_succeeded
-        whole = max(views.batch_budget(batch) or 0, batch.budget_spent)
+        whole = views.budget_whole(batch, spent=batch.budget_spent)
         return f"{done} of at most {whole}" if whole else "-"
 
     @admin.display(description="judge")

@@ -95,7 +95,7 @@ def batch_summary(*, batch: Batch, results: ResultsSummary) -> dict[str, Any]:
     return {
         "progress": progress,
         "done": done,
-        "percent": _percent(done, batch=batch, planned=progress["planned"] - progress["failed"]),
+        "percent": _percent(done, batch=batch, spent=progress["planned"] - progress["failed"]),
         "progress_words": _progress_words(batch=batch, progress=progress),
         "state_words": STATE_WORDS.get(batch.state, batch.state),
         "end_words": END_REASON_WORDS.get(batch.end_reason, ""),
@@ -210,10 +210,15 @@ def batch_budget(batch: Batch) -> int | None:
     return int(budget) if budget else None
 
 
-def _percent(done: int, *, batch: Batch, planned: int) -> int:
-    """Comparisons judged against the whole batch's budget: it only grows (a round's plan would
-    jump back each time a round is added). Without a budget, against what is planned."""
-    whole = max(batch_budget(batch) or 0, planned)
+def budget_whole(batch: Batch, *, spent: int) -> int:
+    """What progress is measured against: the batch's budget (it only grows; a round's plan would
+    jump back each time a round is added), or what it has spent if that is more or there is none.
+    `spent`: comparisons planned less those failed for good (a later round replaces them)."""
+    return max(batch_budget(batch) or 0, spent)
+
+
+def _percent(done: int, *, batch: Batch, spent: int) -> int:
+    whole = budget_whole(batch, spent=spent)
     return min(100, round(100 * done / whole)) if whole else 0
 
 
@@ -221,7 +226,7 @@ def _progress_words(*, batch: Batch, progress: dict[str, Any]) -> str:
     """ "112 of at most 168 comparisons judged, 2 failed (server_error 2; replaced by new pairs
     while the budget and rounds allow) · round 3" (one sentence for page and refresh)."""
     done = progress["succeeded"]
-    whole = max(batch_budget(batch) or 0, progress["planned"] - progress["failed"])
+    whole = budget_whole(batch, spent=progress["planned"] - progress["failed"])
     words = f"{done} of at most {whole} comparisons judged" if whole else f"{done} comparisons judged"
     if progress["failed"]:
         reasons = ", ".join(f"{reason} {n}" for reason, n in progress["failed_by_reason"].items())
@@ -248,7 +253,7 @@ def batch_progress_json(*, batch: Batch) -> dict[str, Any]:
         "succeeded": progress["succeeded"],
         "failed": progress["failed"],
         "waiting": progress["waiting"],
-        "percent": _percent(done, batch=batch, planned=progress["planned"] - progress["failed"]),
+        "percent": _percent(done, batch=batch, spent=progress["planned"] - progress["failed"]),
         "words": _progress_words(batch=batch, progress=progress),
         "cost_usd": f"{progress['cost_usd']:.4f}",
     }
@@ -289,10 +294,10 @@ def grader_start(*, user: Any) -> dict[str, Any]:
 
 def _start_row(batch: Batch) -> dict[str, Any]:
     done = batch.comparisons_succeeded
-    whole = max(batch_budget(batch) or 0, batch.budget_spent)
+    whole = budget_whole(batch, spent=batch.budget_spent)
     return {
         "batch": batch,
-        "percent": _percent(done, batch=batch, planned=batch.budget_spent),
+        "percent": _percent(done, batch=batch, spent=batch.budget_spent),
         "words": f"{done} of at most {whole} comparisons judged" if whole else "not started",
         "state_words": STATE_WORDS.get(batch.state, batch.state),
     }
